@@ -1,0 +1,324 @@
+"""Turn drawings into the 28×28 bitmaps of Google's Quick, Draw! dataset.
+
+Pure functions: lists and arrays in, arrays out. The trainer and the server share them, so the model
+sees live drawings exactly as it saw its training data.
+
+Geometry (see ../shared/quickdraw/RENDERING.md): strokes are aligned to the top-left, scaled uniformly
+so the longest side spans 0–255, resampled at 1-unit spacing and simplified with Ramer–Douglas–Peucker
+(ε = 2); the result is centred on its bounding box in a 256 box, drawn with round caps and joins and a
+line diameter of 16, padded by 16 + 8 on every side (304 units in all) and scaled down to 28×28.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import os
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# OpenCV reads this once, at import: refuse giant images before any pixel buffer is allocated.
+MAX_IMAGE_SIDE = 4096
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_SIDE * MAX_IMAGE_SIDE))
+import cv2  # noqa: E402
+
+SIDE = 28
+BOX = 256.0
+LINE_DIAMETER = 16
+PADDING = 16
+CANVAS = int(BOX) + 2 * PADDING + LINE_DIAMETER  # 304 units, drawn at one pixel per unit
+RDP_EPSILON = 2.0
+# Supersampled canvas: a whole multiple of 28 (so the area downsample is an exact box filter), with the
+# line diameter rounded to whole fine pixels. 14× gives 392 px for 304 units: 16 units ≈ 20.6 px.
+_FINE = SIDE * 14
+_FINE_LINE = 20
+_SHIFT = 4  # fractional bits of OpenCV's fixed-point coordinates
+
+MAX_STROKES = 512
+MAX_POINTS = 20_000  # per drawing, all strokes together
+MAX_COORDINATE = 1_000_000.0  # canvas pixels, either sign: raw Quick, Draw! data has negative ones
+MAX_PNG_BYTES = 4 * 1024 * 1024  # decoded PNG bytes
+MAX_DATA_URL_CHARS = 4 * ((MAX_PNG_BYTES + 2) // 3) + 64
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_DATA_URL_PREFIX = "data:image/png;base64,"
+
+
+class PreprocessError(ValueError):
+    """A drawing or image that cannot be turned into a bitmap; `code` names the reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- strokes ---------------------------------------------------------------------------------------
+
+
+def strokes_from_quickdraw(drawing: Any) -> list[np.ndarray]:
+    """Convert Quick, Draw! strokes `[[xs], [ys]]` (or `[[xs], [ys], [ts]]`) to (N, 2) float arrays."""
+    if not isinstance(drawing, list | tuple):
+        raise PreprocessError("bad_strokes", "strokes must be a list of [[x...], [y...]] strokes")
+    if len(drawing) > MAX_STROKES:
+        raise PreprocessError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
+    strokes = []
+    for i, stroke in enumerate(drawing):
+        if not isinstance(stroke, list | tuple) or len(stroke) not in (2, 3):
+            raise PreprocessError(
+                "bad_strokes", f"stroke {i} must be [[x...], [y...]] or [[x...], [y...], [t...]]"
+            )
+        xs, ys = stroke[0], stroke[1]
+        if not isinstance(xs, list | tuple) or not isinstance(ys, list | tuple) or len(xs) != len(ys):
+            raise PreprocessError("bad_strokes", f"stroke {i} needs x and y lists of the same length")
+        strokes.append(_as_points(np.column_stack((_numbers(xs, i), _numbers(ys, i))), i))
+    return strokes
+
+
+def _numbers(values: Sequence[Any], index: int) -> np.ndarray:
+    """Return one coordinate list of a Quick, Draw! stroke as a numeric array."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise PreprocessError("bad_points", f"stroke {index}: coordinates must be numbers") from exc
+    if array.dtype.kind not in "iuf" or array.ndim != 1:
+        raise PreprocessError("bad_points", f"stroke {index}: coordinates must be numbers")
+    return array
+
+
+def normalize_strokes(strokes: Sequence[Any]) -> list[np.ndarray]:
+    """Align, scale to 0–255, resample at 1 unit and RDP-simplify strokes, as Quick, Draw! did."""
+    return _pieces(*_normalize(_validated(strokes)))
+
+
+def render_normalized(strokes: Sequence[np.ndarray]) -> np.ndarray:
+    """Render normalised strokes (0–255 space) centred in the dataset's 28×28 geometry."""
+    return _render(np.concatenate(strokes), [len(s) for s in strokes])
+
+
+def rasterize_strokes(strokes: Sequence[Any]) -> np.ndarray:
+    """Render strokes in canvas coordinates ([x, y] or [x, y, t] points) to a float32 28×28 in [0, 1]."""
+    return _render(*_normalize(_validated(strokes)))
+
+
+def rasterize_quickdraw(drawing: Any) -> np.ndarray:
+    """Render a Quick, Draw! drawing (`[[xs], [ys](, [ts])]` per stroke) to a float32 28×28 in [0, 1]."""
+    return rasterize_strokes(strokes_from_quickdraw(drawing))
+
+
+def _as_points(stroke: Any, index: int) -> np.ndarray:
+    """Check one stroke of [x, y(, t)] points and return it as an (N, 2) or (N, 3) numeric array."""
+    try:
+        array = np.asarray(stroke)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise PreprocessError("bad_points", f"stroke {index}: points must be [x, y] pairs") from exc
+    if array.dtype.kind not in "iuf":
+        raise PreprocessError("bad_points", f"stroke {index}: coordinates must be numbers")
+    if array.ndim != 2 or array.shape[1] not in (2, 3) or array.shape[0] == 0:
+        raise PreprocessError("bad_points", f"stroke {index} must hold at least one [x, y] point")
+    return array
+
+
+def _validated(strokes: Sequence[Any]) -> list[np.ndarray]:
+    """Check a whole drawing against the limits and return its strokes as numeric arrays."""
+    if not isinstance(strokes, list | tuple):
+        raise PreprocessError("bad_strokes", "strokes must be a list")
+    if not strokes:
+        raise PreprocessError("empty_drawing", "the drawing is empty")
+    if len(strokes) > MAX_STROKES:
+        raise PreprocessError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
+    total = 0
+    arrays = []
+    for i, stroke in enumerate(strokes):
+        if not isinstance(stroke, list | tuple | np.ndarray):
+            raise PreprocessError("bad_points", f"stroke {i} must be a list of [x, y] points")
+        total += len(stroke)
+        if total > MAX_POINTS:
+            raise PreprocessError("too_many_points", f"a drawing may have at most {MAX_POINTS} points")
+        arrays.append(_as_points(stroke, i))
+    return arrays
+
+
+def _normalize(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """Normalise validated strokes into one (M, 2) array of whole 0–255 units and per-stroke counts."""
+    xy = np.concatenate([a if a.shape[1] == 2 else a[:, :2] for a in arrays], dtype=np.float64)
+    x, y = xy[:, 0], xy[:, 1]
+    low = np.array((x.min(), y.min()))
+    high = np.array((x.max(), y.max()))
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        raise PreprocessError("bad_points", "coordinates must be finite numbers")
+    if max(-low.min(), high.max()) > MAX_COORDINATE:
+        raise PreprocessError("bad_points", f"coordinates must lie within ±{MAX_COORDINATE:g}")
+    extent = float((high - low).max())
+    if extent <= 0.0:
+        raise PreprocessError("too_small", "the drawing is a single point: draw a line")
+    xy -= low
+    xy *= 255.0 / extent
+    resampled, counts = _resample(xy, [len(a) for a in arrays])
+    out = []
+    for stroke in _pieces(resampled, counts):
+        if len(stroke) > 2:
+            stroke = cv2.approxPolyDP(stroke, RDP_EPSILON, False)
+        elif len(stroke) == 1:  # a dot is a zero-length line, whose round cap OpenCV then draws
+            stroke = np.repeat(stroke, 2, axis=0)
+        out.append(stroke)
+    return np.concatenate(out).reshape(-1, 2).round(), [len(s) for s in out]
+
+
+def _resample(xy: np.ndarray, counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Resample every stroke at 1-unit arc-length spacing, keeping its end points (all strokes at once).
+
+    Each stroke is laid on one global arc-length axis starting at a whole number, so its samples are
+    simply the whole numbers of its span. Returns float32 points shaped (M, 1, 2), as OpenCV's polygon
+    functions take them, and the number of samples per stroke.
+    """
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    steps = np.hypot(*np.diff(xy, axis=0).T)
+    steps[ends[:-1] - 1] = 0.0
+    arc = np.zeros(len(xy))
+    np.cumsum(steps, out=arc[1:])
+    length = arc[ends - 1] - arc[starts]
+    samples = np.ceil(length).astype(np.int64) + 1  # at 0, 1, ... below the length, then the end itself
+    first = np.cumsum(samples) - samples  # where each stroke's samples begin on the global axis
+    knots = arc + np.repeat(first - arc[starts], counts)
+    at = np.arange(int(first[-1] + samples[-1]), dtype=np.float64)
+    out = np.empty((len(at), 1, 2), np.float32)
+    out[:, 0, 0] = np.interp(at, knots, xy[:, 0])
+    out[:, 0, 1] = np.interp(at, knots, xy[:, 1])
+    out[first + samples - 1, 0] = xy[ends - 1]  # the last sample of each stroke is its end point
+    return out, samples
+
+
+def _pieces(points: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
+    """Split concatenated strokes back into one view per stroke (cheaper than np.split)."""
+    ends = np.cumsum(counts).tolist()
+    return [points[end - n : end] for n, end in zip(counts, ends, strict=True)]
+
+
+def _render(points: np.ndarray, counts: list[int]) -> np.ndarray:
+    """Draw normalised strokes on a supersampled canvas with round caps and joins, then area-downsample."""
+    high = np.array((points[:, 0].max(), points[:, 1].max()))
+    offset = (BOX - high) / 2.0 + (PADDING + LINE_DIAMETER / 2.0)
+    fixed = ((points + offset) * (_FINE / CANVAS * (1 << _SHIFT)) + 0.5).astype(np.int32)
+    canvas = np.zeros((_FINE, _FINE), np.uint8)
+    cv2.polylines(canvas, _pieces(fixed, counts), False, 255, _FINE_LINE, cv2.LINE_8, _SHIFT)
+    half = cv2.resize(canvas, (_FINE // 2, _FINE // 2), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(half, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+# --- images ----------------------------------------------------------------------------------------
+
+
+def decode_png_data_url(url: Any, max_bytes: int = MAX_PNG_BYTES) -> np.ndarray:
+    """Decode a PNG data URL safely into a uint8 ink image (H, W): 255 is ink, 0 is paper."""
+    if not isinstance(url, str):
+        raise PreprocessError("bad_data_url", "the image must be a data URL string")
+    if not url.startswith(_DATA_URL_PREFIX):
+        raise PreprocessError("bad_data_url", "the image must be a data:image/png;base64 URL")
+    if len(url) > 4 * ((max_bytes + 2) // 3) + len(_DATA_URL_PREFIX):
+        raise PreprocessError("image_too_large", f"the PNG is over {max_bytes} bytes")
+    try:
+        data = base64.b64decode(url[len(_DATA_URL_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PreprocessError("bad_data_url", "the data URL is not valid base64") from exc
+    width, height = png_size(data)
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+        raise PreprocessError(
+            "image_too_large", f"the image is {width}×{height}; at most {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE}"
+        )
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise PreprocessError("not_png", "the PNG could not be decoded")
+    return _ink(image)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Read (width, height) from a PNG's IHDR header, refusing anything that is not a PNG."""
+    if len(data) < 33 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise PreprocessError("not_png", "the image is not a PNG")
+    width, height = struct.unpack(">II", data[16:24])
+    if width == 0 or height == 0:
+        raise PreprocessError("not_png", "the PNG has no pixels")
+    return width, height
+
+
+def _ink(image: np.ndarray) -> np.ndarray:
+    """Extract ink from a decoded image: alpha on a transparent canvas, darkness on an opaque one."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise PreprocessError("not_png", "unsupported PNG sample format")
+    if image.ndim == 2:
+        return 255 - image
+    channels = image.shape[2]
+    if channels == 4 and image[:, :, 3].min() < 255:
+        return np.ascontiguousarray(image[:, :, 3])
+    if channels == 2 and image[:, :, 1].min() < 255:
+        return np.ascontiguousarray(image[:, :, 1])
+    gray = image[:, :, 0] if channels <= 2 else cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2GRAY)
+    return 255 - gray
+
+
+def image_to_bitmap(ink: np.ndarray) -> np.ndarray:
+    """Place an ink image (255 = ink) in the dataset's geometry and line width: float32 28×28 in [0, 1]."""
+    if ink.ndim != 2 or ink.dtype != np.uint8:
+        raise PreprocessError("bad_image", "the ink image must be a 2-D uint8 array")
+    mask = (ink >= 128).astype(np.uint8)  # half coverage: where an anti-aliased edge really lies
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        raise PreprocessError("empty_drawing", "the image has no ink")
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    crop = np.pad(mask[y0:y1, x0:x1], 1)
+    inside = cv2.distanceTransform(crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    outside = cv2.distanceTransform(1 - crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # Distance of each pixel centre from the ink's edge, half a pixel from the border pixels' centres.
+    edge = np.where(crop > 0, inside - 0.5, 0.5 - outside)
+    brush = _brush_width(inside)
+    extent = max(x1 - x0, y1 - y0) - brush  # the centre lines' extent: the ink less the brush
+    if extent <= 1.0:
+        raise PreprocessError("too_small", "the drawing is a single dot: draw a line")
+    scale = 255.0 / extent  # image pixels -> 256-box units
+    # Redraw each stroke at the dataset's diameter: keep what lies within 8 units of the centre line.
+    depth = brush / 2.0 - (LINE_DIAMETER / 2.0) / scale
+    alpha = np.clip(edge - depth + 0.5, 0.0, 1.0).astype(np.float32)
+    # Map crop pixels to the output, centring the centre lines' box in the 256 box as the dataset does.
+    # Crop pixel j's centre lies at j + 0.5 and the ink's edge at 1 (the padding), so the centre lines
+    # start at 1 + brush / 2; a grid pixel q's centre lies at q + 0.5 (OpenCV's convention).
+    centre = np.array([x1 - x0, y1 - y0]) - brush
+    origin = (BOX - centre * scale) / 2.0 + PADDING + LINE_DIAMETER / 2.0 - (1.0 + brush / 2.0 - 0.5) * scale
+    # Shrinking: draw on a grid `fine` times finer with bilinear sampling, then area-average down.
+    fine = max(1, math.ceil(CANVAS / (SIDE * scale)))
+    step = scale * SIDE / CANVAS * fine  # grid pixels per crop pixel
+    shift = origin * SIDE / CANVAS * fine - 0.5
+    matrix = np.float32([[step, 0, shift[0]], [0, step, shift[1]]])
+    grid = cv2.warpAffine(alpha, matrix, (SIDE * fine, SIDE * fine), flags=cv2.INTER_LINEAR)
+    out = cv2.resize(grid, (SIDE, SIDE), interpolation=cv2.INTER_AREA) if fine > 1 else grid
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _brush_width(inside: np.ndarray) -> float:
+    """Estimate the brush diameter in pixels from the ink's distance transform (its ridge values)."""
+    ridge = (inside >= cv2.dilate(inside, np.ones((3, 3), np.uint8))) & (inside > 0)
+    values = inside[ridge]
+    # A ridge pixel's distance to the nearest paper pixel's centre is half the width plus half a pixel.
+    return float(2.0 * np.median(values) - 1.0) if len(values) else 1.0
+
+
+def data_url_to_bitmap(url: Any, max_bytes: int = MAX_PNG_BYTES) -> np.ndarray:
+    """Decode a canvas PNG data URL and place it in the dataset's geometry: float32 28×28 in [0, 1]."""
+    return image_to_bitmap(decode_png_data_url(url, max_bytes))
+
+
+def bitmap_to_png_data_url(bitmap: np.ndarray) -> str:
+    """Encode a (28, 28) bitmap in [0, 1] as a PNG data URL, for showing what the model saw."""
+    pixels = np.clip(np.asarray(bitmap, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    ok, png = cv2.imencode(".png", pixels)
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 2-D array
+        raise PreprocessError("bad_image", "could not encode the bitmap")
+    return _DATA_URL_PREFIX + base64.b64encode(png.tobytes()).decode("ascii")

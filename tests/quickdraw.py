@@ -1,0 +1,82 @@
+"""Real Quick, Draw! drawings from ../shared/quickdraw for the tests (read there, never copied)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
+ANIMALS = ("cat", "dog", "fish", "giraffe", "camel", "octopus")
+# For these classes, line i of strokes/simplified is row i of bitmap/ for i below the count (README).
+PAIRED = {"cat": 19, "dog": 25, "fish": 19, "octopus": 19}
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One drawing three ways: raw canvas strokes, simplified strokes and Google's own 28×28."""
+
+    word: str
+    key_id: str
+    raw: list
+    simplified: list
+    bitmap: np.ndarray  # float32 (28, 28) in [0, 1]
+
+
+@cache
+def drawings(word: str, kind: str = "raw") -> tuple[dict, ...]:
+    """Return the ndjson records of one class, `kind` being "raw" or "simplified"."""
+    path = SHARED / "strokes" / kind / f"{word}.ndjson"
+    return tuple(json.loads(line) for line in path.read_text().splitlines() if line.strip())
+
+
+@cache
+def paired() -> tuple[Paired, ...]:
+    """Return every drawing whose raw strokes, simplified strokes and official bitmap are all known."""
+    out = []
+    for word, count in PAIRED.items():
+        rows = np.load(SHARED / "bitmap" / f"{word}.npz")["x"]
+        simplified = drawings(word, "simplified")
+        raw = {d["key_id"]: d["drawing"] for d in drawings(word, "raw")}
+        for i in range(count):
+            key = simplified[i]["key_id"]
+            if key in raw:
+                bitmap = rows[i].reshape(28, 28).astype(np.float32) / 255.0
+                out.append(Paired(word, key, raw[key], simplified[i]["drawing"], bitmap))
+    return tuple(out)
+
+
+def raw_points(drawing: list) -> list[list[list[float]]]:
+    """Turn a Quick, Draw! drawing into the page's form: one list of [x, y] points per stroke."""
+    return [[[float(x), float(y)] for x, y in zip(stroke[0], stroke[1], strict=True)] for stroke in drawing]
+
+
+def canvas_png_data_url(
+    strokes: list, brush: float, transparent: bool = False, side: int = 400, margin: int = 30
+) -> str:
+    """Draw strokes as a browser canvas would (round, anti-aliased brush) and return the PNG data URL."""
+    import base64
+
+    import cv2
+
+    arrays = [np.asarray(s, np.float64)[:, :2] for s in strokes]
+    points = np.concatenate(arrays)
+    low = points.min(axis=0)
+    scale = (side - 2 * margin) / float((points.max(axis=0) - low).max())
+    if transparent:
+        image = np.zeros((side, side, 4), np.uint8)
+        ink = (40, 40, 40, 255)
+    else:
+        image = np.full((side, side, 3), 255, np.uint8)
+        ink = (0, 0, 0)
+    for stroke in arrays:
+        line = np.round(((stroke - low) * scale + margin) * 16).astype(np.int32)
+        if len(line) == 1:
+            line = np.repeat(line, 2, axis=0)
+        cv2.polylines(image, [line], False, ink, int(brush), cv2.LINE_AA, 4)
+    ok, png = cv2.imencode(".png", image)
+    assert ok
+    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")

@@ -1,0 +1,233 @@
+"""The rasterizer against Google's own 28×28 bitmaps of the same drawings, and its handling of bad input."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import math
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from realtime import preprocess
+from realtime.preprocess import PreprocessError
+
+from .quickdraw import canvas_png_data_url, paired, raw_points
+
+
+def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute pixel difference in [0, 1] units."""
+    return float(np.abs(a - b).mean())
+
+
+def test_enough_paired_drawings() -> None:
+    assert len(paired()) >= 80
+    assert {p.word for p in paired()} == {"cat", "dog", "fish", "octopus"}
+
+
+@pytest.mark.parametrize("kind", ["simplified", "raw"])
+def test_strokes_match_googles_bitmaps(kind: str) -> None:
+    diffs = [mean_abs(preprocess.rasterize_quickdraw(getattr(p, kind)), p.bitmap) for p in paired()]
+    assert np.mean(diffs) <= 0.02, f"mean {np.mean(diffs):.4f}"
+    worst = int(np.argmax(diffs))
+    assert diffs[worst] <= 0.03, f"{paired()[worst].key_id}: {diffs[worst]:.4f}"
+
+
+def test_another_drawing_is_far_from_the_bitmap() -> None:
+    """The parity metric can fail: a different drawing of the same class scores far worse."""
+    items = [p for p in paired() if p.word == "cat"]
+    diffs = [mean_abs(preprocess.rasterize_quickdraw(a.raw), b.bitmap) for a, b in itertools.pairwise(items)]
+    assert np.mean(diffs) > 0.1
+
+
+def test_canvas_size_and_position_do_not_matter() -> None:
+    rng = np.random.default_rng(7)
+    for item in paired():
+        strokes = raw_points(item.raw)
+        reference = preprocess.rasterize_strokes(strokes)
+        factor = rng.uniform(0.5, 4.0)
+        shift = rng.uniform(-300, 300, size=2)
+        moved = [[[x * factor + shift[0], y * factor + shift[1]] for x, y in s] for s in strokes]
+        assert mean_abs(preprocess.rasterize_strokes(moved), reference) <= 0.005, item.key_id
+
+
+def test_timestamps_and_arrays_are_accepted() -> None:
+    item = paired()[0]
+    with_time = [[[x, y, t] for x, y, t in zip(*s, strict=True)] for s in item.raw]
+    as_arrays = [np.asarray(s, np.float64) for s in raw_points(item.raw)]
+    expected = preprocess.rasterize_quickdraw(item.raw)
+    np.testing.assert_allclose(preprocess.rasterize_strokes(with_time), expected)
+    np.testing.assert_allclose(preprocess.rasterize_strokes(as_arrays), expected)
+
+
+def test_output_format() -> None:
+    bitmap = preprocess.rasterize_quickdraw(paired()[0].raw)
+    assert bitmap.shape == (28, 28) and bitmap.dtype == np.float32
+    assert bitmap.min() >= 0.0 and bitmap.max() <= 1.0 and bitmap.max() > 0.9
+
+
+def test_normalisation_follows_the_dataset() -> None:
+    strokes = preprocess.normalize_strokes([[[100, 50], [300, 50]], [[100, 150], [100, 150]]])
+    points = np.concatenate(strokes)
+    assert points.min() == 0 and points.max() == 255  # aligned top-left, longest side 0..255
+    np.testing.assert_array_equal(points, np.round(points))  # whole units, as the simplified files
+    assert len(strokes[0]) == 2  # a straight line simplifies to its two ends
+
+
+def test_a_dot_is_drawn_round() -> None:
+    bitmap = preprocess.rasterize_strokes([[[0, 0], [100, 0]], [[50, 80]]])
+    dot = bitmap[19:24, 11:17]
+    assert dot.max() > 0.5  # the single-point stroke below the line's middle left ink
+
+
+@pytest.mark.parametrize("brush", [4, 8, 16])
+@pytest.mark.parametrize("transparent", [False, True], ids=["white", "transparent"])
+def test_canvas_png_matches_googles_bitmaps(brush: int, transparent: bool) -> None:
+    diffs = [
+        mean_abs(
+            preprocess.data_url_to_bitmap(canvas_png_data_url(raw_points(p.raw), brush, transparent)),
+            p.bitmap,
+        )
+        for p in paired()
+    ]
+    assert np.mean(diffs) <= 0.03, f"mean {np.mean(diffs):.4f}"
+
+
+def test_bitmap_round_trips_through_png_data_url() -> None:
+    bitmap = preprocess.rasterize_quickdraw(paired()[0].raw)
+    url = preprocess.bitmap_to_png_data_url(bitmap)
+    assert url.startswith("data:image/png;base64,")
+    back = preprocess.decode_png_data_url(url)  # ink is white on an opaque black image: inverted back
+    np.testing.assert_allclose((255 - back) / 255.0, bitmap, atol=1 / 255)
+
+
+# --- bad input -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("strokes", "code"),
+    [
+        ([], "empty_drawing"),
+        ([[[5, 5]]], "too_small"),
+        ([[[5, 5], [5, 5]]], "too_small"),
+        ([[[0, 0], [math.nan, 1]]], "bad_points"),
+        ([[[0, 0], [math.inf, 1]]], "bad_points"),
+        ([[[0, 0], [1e12, 1]]], "bad_points"),
+        ([[[0, 0], [-1e12, 1]]], "bad_points"),
+        ([[[0, 0], ["1", 1]]], "bad_points"),
+        ([[[0, 0, 0, 0]]], "bad_points"),
+        ([[0, 1]], "bad_points"),
+        ([[]], "bad_points"),
+        ("0,0", "bad_strokes"),
+        ([[[0, 0], [1, 1]]] * (preprocess.MAX_STROKES + 1), "too_many_strokes"),
+        ([[[i, i] for i in range(preprocess.MAX_POINTS + 1)]], "too_many_points"),
+    ],
+)
+def test_bad_strokes_raise_typed_errors(strokes: object, code: str) -> None:
+    with pytest.raises(PreprocessError) as error:
+        preprocess.rasterize_strokes(strokes)
+    assert error.value.code == code
+    assert error.value.message
+
+
+@pytest.mark.parametrize(
+    "drawing",
+    [[[[0, 1], [0]]], [[[0, 1]]], [["ab", "cd"]], [[[0, 1], [0, "x"]]], {"x": 1}, [[[[0]], [[1]]]]],
+)
+def test_bad_quickdraw_strokes_raise_typed_errors(drawing: object) -> None:
+    with pytest.raises(PreprocessError):
+        preprocess.rasterize_quickdraw(drawing)
+
+
+def png_with_header(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width×height (a 'PNG bomb' when large)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    body = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    idat = zlib.compress(b"\x00" * 1000)
+    body += struct.pack(">I", len(idat)) + b"IDAT" + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+    return (
+        b"\x89PNG\r\n\x1a\n" + body + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    )
+
+
+def data_url(data: bytes) -> str:
+    """Wrap bytes in a PNG data URL."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        (42, "bad_data_url"),
+        ("data:image/jpeg;base64,AAAA", "bad_data_url"),
+        ("data:image/png;base64,***", "bad_data_url"),
+        (data_url(b"\x89PNG\r\n"), "not_png"),  # a truncated PNG signature
+        (data_url(b"GIF89a" + b"\x00" * 40), "not_png"),
+        (data_url(png_with_header(60_000, 60_000)), "image_too_large"),
+        (data_url(png_with_header(4097, 10)), "image_too_large"),
+        (data_url(png_with_header(0, 10)), "not_png"),
+        (data_url(png_with_header(100, 100)[:60]), "not_png"),  # header fine, pixels missing
+        ("data:image/png;base64," + "A" * (preprocess.MAX_DATA_URL_CHARS + 4), "image_too_large"),
+    ],
+)
+def test_bad_images_raise_typed_errors(url: object, code: str) -> None:
+    with pytest.raises(PreprocessError) as error:
+        preprocess.data_url_to_bitmap(url)
+    assert error.value.code == code
+
+
+def test_blank_canvas_is_an_empty_drawing() -> None:
+    blank = canvas_png_data_url([[[0, 0], [1, 1]]], brush=1)
+    white = preprocess.bitmap_to_png_data_url(np.ones((28, 28), np.float32))  # all white: no dark ink
+    with pytest.raises(PreprocessError) as error:
+        preprocess.data_url_to_bitmap(white)
+    assert error.value.code == "empty_drawing"
+    assert preprocess.data_url_to_bitmap(blank).shape == (28, 28)
+
+
+# --- properties --------------------------------------------------------------------------------------
+
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.text(max_size=3),
+    st.booleans(),
+    st.none(),
+)
+junk = st.recursive(numbers, lambda inner: st.lists(inner, max_size=4), max_leaves=12)
+plausible = st.lists(
+    st.lists(st.tuples(st.floats(-2000, 2000), st.floats(-2000, 2000)).map(list), min_size=1, max_size=30),
+    min_size=1,
+    max_size=8,
+)
+
+
+def assert_bitmap_or_typed_error(fn, value) -> None:
+    """`fn(value)` returns a valid 28×28 bitmap or raises PreprocessError, nothing else."""
+    try:
+        bitmap = fn(value)
+    except PreprocessError as error:
+        assert error.code and error.message
+        return
+    assert bitmap.shape == (28, 28) and bitmap.dtype == np.float32
+    assert np.isfinite(bitmap).all() and bitmap.min() >= 0.0 and bitmap.max() <= 1.0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(plausible, st.lists(junk, max_size=5), junk))
+def test_any_strokes_give_a_bitmap_or_a_typed_error(strokes: object) -> None:
+    assert_bitmap_or_typed_error(preprocess.rasterize_strokes, strokes)
+    assert_bitmap_or_typed_error(preprocess.rasterize_quickdraw, strokes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.booleans())
+def test_any_bytes_give_a_bitmap_or_a_typed_error(data: bytes, with_signature: bool) -> None:
+    if with_signature:
+        data = b"\x89PNG\r\n\x1a\n" + data
+    assert_bitmap_or_typed_error(preprocess.data_url_to_bitmap, data_url(data))
