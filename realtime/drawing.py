@@ -1,0 +1,200 @@
+"""One connection's drawing, and strict checks that turn protocol payloads into its updates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from realtime import preprocess
+
+MAX_SEQ = 2**53 - 1  # the largest integer a JavaScript client can count to exactly
+
+
+class ProtocolError(ValueError):
+    """A message the server refuses; `code` is the `error` event's code (see docs/protocol.md)."""
+
+    def __init__(self, code: str, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.seq = seq  # the refused message's seq, when it had a valid one
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on one connection's drawing and on each message."""
+
+    max_points: int
+    max_strokes: int
+    max_points_per_message: int
+
+
+def parse_payload(args: tuple[Any, ...]) -> dict[str, Any]:
+    """Return an event's single JSON-object argument, refusing anything else."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise ProtocolError("bad_payload", "every event carries exactly one JSON object")
+    return args[0]
+
+
+def parse_seq(payload: dict[str, Any], last_seq: int) -> int:
+    """Return the payload's `seq`: an integer from 0 to 2^53 - 1, above the last accepted one."""
+    seq = payload.get("seq")
+    if type(seq) is not int or not 0 <= seq <= MAX_SEQ:
+        raise ProtocolError("bad_seq", f"seq must be an integer from 0 to {MAX_SEQ}")
+    if seq <= last_seq:
+        raise ProtocolError("stale_seq", f"seq {seq} is not above the last accepted seq {last_seq}", seq)
+    return seq
+
+
+def _checked_coordinates(array: np.ndarray, what: str) -> np.ndarray:
+    """Return numeric coordinates as float64, refusing non-finite or absurd values."""
+    if array.dtype.kind not in "iuf":
+        raise ProtocolError("bad_points", f"{what}: coordinates must be numbers")
+    array = array.astype(np.float64)
+    if array.size and not (np.isfinite(array).all() and np.abs(array).max() <= preprocess.MAX_COORDINATE):
+        raise ProtocolError(
+            "bad_points", f"{what}: coordinates must be finite and within ±{preprocess.MAX_COORDINATE:g}"
+        )
+    return array
+
+
+def parse_points(value: Any, limits: Limits) -> np.ndarray:
+    """Turn `[[x, y], ...]` into an (N, 2) float64 array, within the per-message point limit."""
+    if not isinstance(value, list) or not value:
+        raise ProtocolError("bad_points", "points must be a non-empty list of [x, y] pairs")
+    if len(value) > limits.max_points_per_message:
+        raise ProtocolError(
+            "too_many_points",
+            f"at most {limits.max_points_per_message} points per message: send smaller batches",
+        )
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ProtocolError("bad_points", "points must be [x, y] pairs of numbers") from exc
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ProtocolError("bad_points", "points must be [x, y] pairs of numbers")
+    return _checked_coordinates(array, "points")
+
+
+def parse_strokes(value: Any, limits: Limits) -> list[np.ndarray]:
+    """Turn Quick, Draw! strokes `[[[x...], [y...](, [t...])], ...]` into (N, 2) arrays, within the limits."""
+    if isinstance(value, list):
+        # Count before converting anything, so an oversized drawing costs no more than reading its lengths.
+        if len(value) > limits.max_strokes:
+            raise ProtocolError(
+                "too_many_strokes", f"a drawing may have at most {limits.max_strokes} strokes"
+            )
+        declared = sum(len(s[0]) for s in value if isinstance(s, list) and s and isinstance(s[0], list))
+        if declared > limits.max_points:
+            raise ProtocolError("too_many_points", f"a drawing may have at most {limits.max_points} points")
+    try:
+        strokes = preprocess.strokes_from_quickdraw(value)
+    except preprocess.PreprocessError as exc:
+        raise ProtocolError(exc.code, exc.message) from exc
+    if sum(len(s) for s in strokes) > limits.max_points:
+        raise ProtocolError("too_many_points", f"a drawing may have at most {limits.max_points} points")
+    return [_checked_coordinates(s, f"stroke {i}") for i, s in enumerate(strokes)]
+
+
+# A drawing as the predictor renders it: the bitmap of a snapshot image, or strokes as tuples of
+# point chunks. Arrays are never modified once stored, so a snapshot is safe to read on another thread.
+Snapshot = np.ndarray | tuple[tuple[np.ndarray, ...], ...]
+
+
+class Drawing:
+    """The strokes of one connection's drawing (or the bitmap of its last snapshot image), within limits."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._strokes: list[list[np.ndarray]] = []  # each stroke: the point chunks it arrived in
+        self._open = False  # whether the last stroke still takes points
+        self._image: np.ndarray | None = None
+        self.points = 0
+        self.version = 0  # bumped whenever what the model would see may change
+
+    @property
+    def strokes(self) -> int:
+        """Return how many strokes the drawing has."""
+        return len(self._strokes)
+
+    def _changed(self) -> None:
+        """Record a change of content."""
+        self.version += 1
+
+    def add_points(self, points: np.ndarray) -> None:
+        """Append points to the open stroke, opening a new stroke if none is open."""
+        fresh = self._image is not None  # strokes after a snapshot image start a new drawing
+        opening = fresh or not self._open
+        if opening and (0 if fresh else len(self._strokes)) >= self.limits.max_strokes:
+            raise ProtocolError(
+                "too_many_strokes", f"a drawing may have at most {self.limits.max_strokes} strokes"
+            )
+        if (0 if fresh else self.points) + len(points) > self.limits.max_points:
+            raise ProtocolError(
+                "too_many_points", f"a drawing may have at most {self.limits.max_points} points"
+            )
+        if fresh:
+            self.clear()
+        if opening:
+            self._strokes.append([])
+            self._open = True
+        self._strokes[-1].append(points)
+        self.points += len(points)
+        self._changed()
+
+    def end_stroke(self) -> None:
+        """Close the open stroke, if any (what the model sees does not change)."""
+        if self._open:
+            self._strokes[-1] = [np.concatenate(self._strokes[-1])]
+            self._open = False
+
+    def undo(self) -> None:
+        """Remove the last stroke (open or not), or the snapshot image."""
+        if self._image is not None:
+            self._image = None
+        elif self._strokes:
+            self.points -= sum(len(chunk) for chunk in self._strokes.pop())
+        else:
+            return
+        self._open = False
+        self._changed()
+
+    def clear(self) -> None:
+        """Remove everything."""
+        self._strokes = []
+        self._open = False
+        self._image = None
+        self.points = 0
+        self._changed()
+
+    def replace(self, strokes: list[np.ndarray]) -> None:
+        """Replace the drawing with complete strokes (checked by `parse_strokes`); none is left open."""
+        self.clear()
+        self._strokes = [[stroke] for stroke in strokes]
+        self.points = sum(len(stroke) for stroke in strokes)
+
+    def set_image(self, bitmap: np.ndarray | None) -> None:
+        """Replace the drawing with a snapshot image's 28×28 bitmap (None: a blank image)."""
+        self.clear()
+        self._image = bitmap
+
+    def snapshot(self) -> Snapshot:
+        """Return the current content in a form that later updates cannot change."""
+        if self._image is not None:
+            return self._image
+        return tuple(tuple(chunks) for chunks in self._strokes)
+
+
+def render(snapshot: Snapshot) -> np.ndarray | None:
+    """Rasterize a snapshot to the model's 28×28 bitmap; None when there is nothing to recognise yet."""
+    if isinstance(snapshot, np.ndarray):
+        return snapshot
+    strokes = [chunks[0] if len(chunks) == 1 else np.concatenate(chunks) for chunks in snapshot]
+    try:
+        return preprocess.rasterize_strokes(strokes)
+    except preprocess.PreprocessError as exc:
+        if exc.code in ("empty_drawing", "too_small"):
+            return None
+        raise

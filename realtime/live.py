@@ -1,0 +1,229 @@
+"""Live predictions: per-connection sessions and one coalescing, micro-batching prediction worker.
+
+Handlers only update a session's drawing and mark it dirty. A single background worker repeatedly takes
+every dirty session's newest state, rasterizes them, classifies them all in one interpreter call and
+emits one `prediction` per session. Updates that arrive meanwhile just mark the session dirty again, so
+stale states are never predicted, work never queues up, and each session's predictions go out in `seq` order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from realtime import preprocess
+from realtime.drawing import Drawing, Limits, Snapshot, render
+
+log = logging.getLogger(__name__)
+
+TOP_K = 3
+
+
+class Model(Protocol):
+    """What the server needs of a recognizer (realtime.recognizer.Recognizer, or a test's stand-in)."""
+
+    name: str
+    labels: list[str]
+    version: str
+
+    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def ranked(labels: list[str], probabilities: np.ndarray, k: int | None = None) -> list[dict[str, Any]]:
+    """Return `[{label, p}, ...]` from most to least likely (the first `k` only, if given)."""
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [{"label": labels[i], "p": round(float(probabilities[i]), 4)} for i in order]
+
+
+class TokenBucket:
+    """Allow `rate` messages per second on average, with bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token if there is one; False means the message is over the limit."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class Outcome:
+    """What one prediction found: the top guesses and the bitmap the model saw (both empty if blank)."""
+
+    top: list[dict[str, Any]]
+    bitmap: np.ndarray | None
+
+
+@dataclass
+class Session:
+    """One connection: its drawing, the last accepted `seq`, options and rate limiter."""
+
+    sid: str
+    drawing: Drawing
+    bucket: TokenBucket
+    see_bitmap: bool = False
+    last_seq: int = -1
+    received_at: float = 0.0  # perf_counter() when the message `last_seq` was accepted
+    last_rate_error: float = field(default=-1e9)  # monotonic time of the last `rate_limited` error sent
+    cached: tuple[int, Outcome] | None = None  # (drawing version, outcome) of the last prediction
+
+
+@dataclass
+class _Job:
+    """A session's state taken for one round of predictions."""
+
+    session: Session
+    seq: int
+    received_at: float
+    version: int
+    snapshot: Snapshot | None  # None: the drawing did not change since the cached outcome
+
+
+def predict_snapshots(model: Model, snapshots: list[Snapshot], max_batch: int) -> list[Outcome]:
+    """Rasterize snapshots and classify all non-blank ones in batches of at most `max_batch`."""
+    bitmaps = [render(snapshot) for snapshot in snapshots]
+    drawn = [i for i, bitmap in enumerate(bitmaps) if bitmap is not None]
+    outcomes = [Outcome([], None) for _ in snapshots]
+    for start in range(0, len(drawn), max_batch):
+        chunk = drawn[start : start + max_batch]
+        probabilities = model.predict(np.stack([bitmaps[i] for i in chunk]))
+        for i, row in zip(chunk, probabilities, strict=True):
+            outcomes[i] = Outcome(ranked(model.labels, row, TOP_K), bitmaps[i])
+    return outcomes
+
+
+class LivePredictor:
+    """Hold every connection's session and turn their updates into coalesced, batched predictions."""
+
+    def __init__(
+        self,
+        server: Any,
+        model: Model,
+        limits: Limits,
+        run_blocking: Callable[..., Any],
+        *,
+        rate: float,
+        burst: int,
+        max_connections: int,
+        max_batch: int,
+        background: bool = True,
+    ) -> None:
+        self.server = server  # the python-socketio Server of this app
+        self.model = model
+        self.limits = limits
+        self.rate = rate
+        self.burst = burst
+        self.max_connections = max_connections
+        self.max_batch = max_batch
+        self._run_blocking = run_blocking
+        self._background = background
+        self.lock = threading.Lock()  # green under eventlet's monkey patching; a real lock otherwise
+        self._sessions: dict[str, Session] = {}
+        self._dirty: dict[str, Session] = {}  # insertion order: sessions are served first come, first served
+        self._wake = server.eio.create_event()
+        self._worker: Any = None
+
+    def __len__(self) -> int:
+        """Return the number of open sessions."""
+        return len(self._sessions)
+
+    def open(self, sid: str, see_bitmap: bool) -> Session | None:
+        """Start a session for a new connection; None when the server is full."""
+        with self.lock:
+            if len(self._sessions) >= self.max_connections:
+                return None
+            session = Session(sid, Drawing(self.limits), TokenBucket(self.rate, self.burst), see_bitmap)
+            self._sessions[sid] = session
+            if self._background and self._worker is None:
+                self._worker = self.server.start_background_task(self._run)
+        return session
+
+    def close(self, sid: str) -> None:
+        """Forget a connection's session and any prediction it was waiting for."""
+        with self.lock:
+            self._sessions.pop(sid, None)
+            self._dirty.pop(sid, None)
+
+    def get(self, sid: str) -> Session | None:
+        """Return a connection's session, if it is open."""
+        return self._sessions.get(sid)
+
+    def accept(self, session: Session, seq: int) -> None:
+        """Record that message `seq` changed the session (caller holds `lock`) and wake the worker."""
+        session.last_seq = seq
+        session.received_at = time.perf_counter()
+        if session.sid in self._sessions:
+            self._dirty[session.sid] = session
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Predict the newest state of every dirty session once and emit the results; return how many."""
+        with self.lock:
+            jobs = []
+            for session in self._dirty.values():
+                drawing = session.drawing
+                unchanged = session.cached is not None and session.cached[0] == drawing.version
+                snapshot = None if unchanged else drawing.snapshot()
+                jobs.append(_Job(session, session.last_seq, session.received_at, drawing.version, snapshot))
+            self._dirty.clear()
+        fresh = [job for job in jobs if job.snapshot is not None]
+        if fresh:
+            try:
+                outcomes = self._run_blocking(
+                    predict_snapshots, self.model, [job.snapshot for job in fresh], self.max_batch
+                )
+            except Exception:
+                log.exception("prediction of %d drawings failed", len(fresh))
+                for job in fresh:
+                    error = {
+                        "code": "internal_error",
+                        "message": "the server could not predict",
+                        "seq": job.seq,
+                    }
+                    self.server.emit("error", error, to=job.session.sid)
+                jobs = [job for job in jobs if job.snapshot is None]
+            else:
+                for job, outcome in zip(fresh, outcomes, strict=True):
+                    job.session.cached = (job.version, outcome)
+        for job in jobs:
+            self._emit(job.session, job.seq, job.received_at)
+        return len(jobs)
+
+    def _emit(self, session: Session, seq: int, received_at: float) -> None:
+        """Send one session the prediction (its cached outcome) for its state at `seq`."""
+        assert session.cached is not None  # flush has just set it, or found it current
+        outcome = session.cached[1]
+        payload: dict[str, Any] = {
+            "seq": seq,
+            "top": outcome.top,
+            "model": self.model.version,
+            "ms": round((time.perf_counter() - received_at) * 1000.0, 2),
+        }
+        if session.see_bitmap and outcome.bitmap is not None:
+            payload["bitmap"] = preprocess.bitmap_to_png_data_url(outcome.bitmap)
+        self.server.emit("prediction", payload, to=session.sid)
+
+    def _run(self) -> None:
+        """Worker loop: wait for dirty sessions, predict them, repeat; never dies on an error."""
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:
+                log.exception("live prediction round failed")

@@ -1,0 +1,86 @@
+"""The model behind one small class: load a .tflite once, predict batches of 28×28 bitmaps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from realtime.concurrency import os_thread_lock
+from realtime.config import MODELS_DIR
+
+SIDE = 28
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class ModelError(RuntimeError):
+    """The configured model is missing, outside the models folder, or malformed."""
+
+
+class Recognizer:
+    """A LiteRT interpreter for one model folder: `predict(batch)` returns class probabilities."""
+
+    def __init__(self, model_dir: Path, num_threads: int = 1) -> None:
+        model_path = model_dir / "model.tflite"
+        labels_path = model_dir / "labels.json"
+        if not model_path.is_file() or not labels_path.is_file():
+            raise ModelError(
+                f"{model_dir} must hold model.tflite and labels.json (train it: python -m trainer)"
+            )
+        labels = json.loads(labels_path.read_text(encoding="utf-8"))
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+            raise ModelError(f"{labels_path} must be a JSON list of class names")
+        content = model_path.read_bytes()
+        self.name = model_dir.name
+        self.labels: list[str] = labels
+        self.version = f"{self.name}-{hashlib.sha256(content).hexdigest()[:12]}"
+        self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        # The interpreter is not thread-safe; in eventlet mode it runs on tpool's OS threads.
+        self._lock = os_thread_lock()
+        self._batch = 0
+        self._resize(1)
+        classes = self._interpreter.get_output_details()[0]["shape"][-1]
+        if classes != len(labels):
+            raise ModelError(
+                f"{model_path} has {classes} outputs but labels.json names {len(labels)} classes"
+            )
+
+    @classmethod
+    def from_name(cls, name: str, models_dir: Path = MODELS_DIR, num_threads: int = 1) -> Recognizer:
+        """Load models/<name>, refusing names that would lead outside the models folder."""
+        if not _MODEL_NAME.fullmatch(name):
+            raise ModelError(f"model name {name!r} must be a plain folder name under {models_dir.name}/")
+        root = models_dir.resolve()
+        model_dir = (root / name).resolve()
+        if model_dir.parent != root:
+            raise ModelError(f"model {name!r} resolves outside {root}")
+        return cls(model_dir, num_threads=num_threads)
+
+    def _resize(self, batch: int) -> None:
+        """Give the interpreter room for `batch` images (only when the size changes)."""
+        if batch != self._batch:
+            self._interpreter.resize_tensor_input(self._input, [batch, SIDE, SIDE, 1])
+            self._interpreter.allocate_tensors()
+            self._batch = batch
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Classify a (B, 28, 28) float32 batch in [0, 1]; return (B, classes) probabilities."""
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim != 3 or batch.shape[1:] != (SIDE, SIDE) or len(batch) == 0:
+            raise ValueError(f"expected a (B, {SIDE}, {SIDE}) batch, got {batch.shape}")
+        count = len(batch)
+        # Padding to a power of two keeps tensor reallocations rare when batch sizes vary.
+        size = 1 << (count - 1).bit_length()
+        padded = np.zeros((size, SIDE, SIDE, 1), np.float32)
+        padded[:count, :, :, 0] = batch
+        with self._lock:
+            self._resize(size)
+            self._interpreter.set_tensor(self._input, padded)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output)[:count].copy()

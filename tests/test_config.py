@@ -1,0 +1,89 @@
+"""Settings from environment variables (safe defaults, parsed values, refused nonsense) and the async mode."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from realtime import create_app, preprocess
+from realtime.concurrency import call_directly, call_in_tpool
+from realtime.config import Config
+
+
+def test_defaults_are_safe() -> None:
+    config = Config({})
+    assert (config.HOST, config.PORT, config.MODEL, config.ASYNC_MODE) == (
+        "127.0.0.1",
+        5000,
+        "animals6",
+        "eventlet",
+    )
+    assert config.CORS_ORIGINS is None  # same origin only
+    assert len(config.SECRET_KEY) >= 32 and config.SECRET_KEY != Config({}).SECRET_KEY  # random per process
+    assert config.MAX_CONTENT_LENGTH == config.MAX_MESSAGE_BYTES == 1_000_000
+    # The largest PNG allowed, base64-encoded in a data URL, fits in one message.
+    assert 4 * config.MAX_IMAGE_BYTES / 3 + 100 < config.MAX_MESSAGE_BYTES
+    assert (config.MAX_POINTS, config.MAX_STROKES) == (preprocess.MAX_POINTS, preprocess.MAX_STROKES)
+
+
+def test_environment_overrides() -> None:
+    config = Config(
+        {
+            "HOST": "0.0.0.0",
+            "PORT": "8080",
+            "MODEL": "everyday20",
+            "ASYNC_MODE": "threading",
+            "CORS_ORIGINS": "https://a.example, https://b.example/",
+            "SECRET_KEY": "s3cret",
+            "MAX_POINTS": "500",
+            "RATE_LIMIT": "30.5",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert (config.HOST, config.PORT, config.MODEL, config.ASYNC_MODE) == (
+        "0.0.0.0",
+        8080,
+        "everyday20",
+        "threading",
+    )
+    assert config.CORS_ORIGINS == ["https://a.example", "https://b.example"]
+    assert (config.SECRET_KEY, config.MAX_POINTS, config.RATE_LIMIT, config.LOG_LEVEL) == (
+        "s3cret",
+        500,
+        30.5,
+        "DEBUG",
+    )
+    assert Config({"CORS_ORIGINS": "*"}).CORS_ORIGINS == "*"
+
+
+def test_limits_cannot_exceed_what_the_rasterizer_accepts() -> None:
+    config = Config({"MAX_POINTS": "999999999", "MAX_STROKES": "999999", "MAX_IMAGE_BYTES": "999999999"})
+    assert config.MAX_POINTS == preprocess.MAX_POINTS
+    assert config.MAX_STROKES == preprocess.MAX_STROKES
+    assert config.MAX_IMAGE_BYTES == preprocess.MAX_PNG_BYTES
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "http"),
+        ("PORT", "0"),
+        ("ASYNC_MODE", "gevent"),
+        ("RATE_LIMIT", "-1"),
+        ("MAX_MESSAGE_BYTES", "10"),
+    ],
+)
+def test_nonsense_is_refused_with_the_settings_name(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Config({name: value})
+
+
+def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> None:
+    main = threading.get_ident()
+    for mode, caller in (("eventlet", call_in_tpool), ("threading", call_directly)):
+        app = create_app({"ASYNC_MODE": mode, "RECOGNIZER": model, "LIVE_WORKER": False})
+        run_blocking = app.extensions["realtime"].run_blocking
+        assert run_blocking is caller
+        assert (run_blocking(threading.get_ident) != main) is (mode == "eventlet")
