@@ -92,17 +92,25 @@ def _numbers(values: Sequence[Any], index: int) -> np.ndarray:
 
 def normalize_strokes(strokes: Sequence[Any]) -> list[np.ndarray]:
     """Align, scale to 0–255, resample at 1 unit and RDP-simplify strokes, as Quick, Draw! did."""
-    return _pieces(*_normalize(_validated(strokes)))
+    xy, counts = _stacked(_validated(strokes))
+    return _pieces(*_simplify(xy, counts, *_frame(xy)))
 
 
 def render_normalized(strokes: Sequence[np.ndarray]) -> np.ndarray:
     """Render normalised strokes (0–255 space) centred in the dataset's 28×28 geometry."""
-    return _render(np.concatenate(strokes), [len(s) for s in strokes])
+    points = np.concatenate(strokes)
+    canvas = np.zeros((_FINE, _FINE), np.uint8)
+    _draw(canvas, points, [len(s) for s in strokes], _offset(points))
+    return _downsample(canvas)
 
 
 def rasterize_strokes(strokes: Sequence[Any]) -> np.ndarray:
     """Render strokes in canvas coordinates ([x, y] or [x, y, t] points) to a float32 28×28 in [0, 1]."""
-    return _render(*_normalize(_validated(strokes)))
+    xy, counts = _stacked(_validated(strokes))
+    points, counts = _simplify(xy, counts, *_frame(xy))
+    canvas = np.zeros((_FINE, _FINE), np.uint8)
+    _draw(canvas, points, counts, _offset(points))
+    return _downsample(canvas)
 
 
 def rasterize_quickdraw(drawing: Any) -> np.ndarray:
@@ -143,9 +151,14 @@ def _validated(strokes: Sequence[Any]) -> list[np.ndarray]:
     return arrays
 
 
-def _normalize(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
-    """Normalise validated strokes into one (M, 2) array of whole 0–255 units and per-stroke counts."""
+def _stacked(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """Stack strokes' [x, y] points into one new float64 (N, 2) array, with the points per stroke."""
     xy = np.concatenate([a if a.shape[1] == 2 else a[:, :2] for a in arrays], dtype=np.float64)
+    return xy, [len(a) for a in arrays]
+
+
+def _frame(xy: np.ndarray) -> tuple[np.ndarray, float]:
+    """Return the (low corner, scale) that align a drawing to the top-left and scale it to 0–255."""
     x, y = xy[:, 0], xy[:, 1]
     low = np.array((x.min(), y.min()))
     high = np.array((x.max(), y.max()))
@@ -156,11 +169,18 @@ def _normalize(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
     extent = float((high - low).max())
     if extent <= 0.0:
         raise PreprocessError("too_small", "the drawing is a single point: draw a line")
+    return low, 255.0 / extent
+
+
+def _simplify(
+    xy: np.ndarray, counts: list[int], low: np.ndarray, scale: float
+) -> tuple[np.ndarray, list[int]]:
+    """Normalise stacked strokes (in place) into whole 0–255 units: (M, 2) points and points per stroke."""
     xy -= low
-    xy *= 255.0 / extent
-    resampled, counts = _resample(xy, [len(a) for a in arrays])
+    xy *= scale
+    resampled, samples = _resample(xy, counts)
     out = []
-    for stroke in _pieces(resampled, counts):
+    for stroke in _pieces(resampled, samples):
         if len(stroke) > 2:
             stroke = cv2.approxPolyDP(stroke, RDP_EPSILON, False)
         elif len(stroke) == 1:  # a dot is a zero-length line, whose round cap OpenCV then draws
@@ -200,13 +220,20 @@ def _pieces(points: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
     return [points[end - n : end] for n, end in zip(counts, ends, strict=True)]
 
 
-def _render(points: np.ndarray, counts: list[int]) -> np.ndarray:
-    """Draw normalised strokes on a supersampled canvas with round caps and joins, then area-downsample."""
+def _offset(points: np.ndarray) -> np.ndarray:
+    """Return the shift that centres normalised points' bounding box in the padded 304-unit canvas."""
     high = np.array((points[:, 0].max(), points[:, 1].max()))
-    offset = (BOX - high) / 2.0 + (PADDING + LINE_DIAMETER / 2.0)
+    return (BOX - high) / 2.0 + (PADDING + LINE_DIAMETER / 2.0)
+
+
+def _draw(canvas: np.ndarray, points: np.ndarray, counts: list[int], offset: np.ndarray) -> None:
+    """Draw normalised strokes on the supersampled canvas, with round caps and joins."""
     fixed = ((points + offset) * (_FINE / CANVAS * (1 << _SHIFT)) + 0.5).astype(np.int32)
-    canvas = np.zeros((_FINE, _FINE), np.uint8)
     cv2.polylines(canvas, _pieces(fixed, counts), False, 255, _FINE_LINE, cv2.LINE_8, _SHIFT)
+
+
+def _downsample(canvas: np.ndarray) -> np.ndarray:
+    """Area-average the supersampled canvas down to a float32 28×28 in [0, 1]."""
     half = cv2.resize(canvas, (_FINE // 2, _FINE // 2), interpolation=cv2.INTER_AREA)
     small = cv2.resize(half, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
     return small.astype(np.float32) * np.float32(1.0 / 255.0)
