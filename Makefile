@@ -1,0 +1,39 @@
+# Set-up and everyday commands. Each target creates .venv and installs what it needs on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint bench chromium clean
+
+run: $(VENV)/.serve  ## Serve the shipped model on http://127.0.0.1:5000
+	$(PY) -m realtime
+
+test: $(VENV)/.test chromium  ## Lint, then run the whole test suite (browser tests included)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+bench: $(VENV)/.test  ## Benchmark the live path against the classic one (prints a table, writes JSON)
+	$(PY) -m bench
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.serve: requirements/serve.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements/serve.txt
+	touch $@
+
+$(VENV)/.test: requirements/serve.txt requirements/train.txt requirements/test.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements/test.txt
+	touch $@ $(VENV)/.serve
+
+# Browser tests drive Debian's Chromium (never a downloaded browser build).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-dejavu-core; \
+	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests"; exit 1; fi; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
