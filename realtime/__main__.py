@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import sys
 import warnings
+from typing import Any
+
+# File descriptors beyond the connections: the listening socket, HTTP requests, the model, logs, tpool.
+SPARE_FILES = 256
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +53,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def raise_file_limit(connections: int) -> None:
+    """Raise the soft limit on open files (often 1024) to fit `connections` sockets, up to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < wanted:
+            logging.getLogger("realtime").warning(
+                "open files are limited to %d: fewer than MAX_CONNECTIONS=%d fit", new, connections
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Start the server and serve until interrupted."""
     args = parse_args(argv)
@@ -60,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         # Before Flask, Socket.IO or anything else that uses sockets, threads or time is imported.
         eventlet.monkey_patch()
 
+    # Clients send broken images on purpose: OpenCV's warnings about them would only flood the log.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     from realtime.recognizer import ModelError
     from realtime.server import create_app, socketio
 
@@ -71,9 +91,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"python -m realtime: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     log = logging.getLogger("realtime")
+    connections = app.config["MAX_CONNECTIONS"]
+    raise_file_limit(connections)
     log.info("serving on http://%s:%d", args.host, args.port)
-    # Werkzeug's server is the threading mode's only WebSocket-capable server; eventlet is for production.
-    options = {"allow_unsafe_werkzeug": True} if args.async_mode == "threading" else {}
+    if args.async_mode == "threading":
+        # Werkzeug's server is the threading mode's only WebSocket-capable server; eventlet is for production.
+        options: dict[str, Any] = {"allow_unsafe_werkzeug": True}
+    else:
+        # Each WebSocket holds one of eventlet's request slots for its lifetime (1024 by default): leave
+        # room for page loads and long-polling requests when the server is full of live connections.
+        # debug=False: eventlet's default sends the traceback of a failed request to the client.
+        options = {"max_size": connections + SPARE_FILES, "debug": False}
     socketio.run(app, host=args.host, port=args.port, **options)
 
 

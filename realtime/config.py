@@ -20,6 +20,15 @@ DEFAULT_MAX_IMAGE_BYTES = 512 * 1024
 # Its base64 data URL (4/3 of that) plus form encoding fits in 1 MB, which also holds the largest
 # `sync` the point limit allows; anything bigger is refused before it is read.
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+# The page's canvas is 1000×1000; decoding and placing an image costs time with its area (about 40 ms at
+# 1024² here, 4.5 s at the rasterizer's own cap of 4096²), so anything larger is refused unread.
+DEFAULT_MAX_IMAGE_SIDE = 1024
+# Per connection: bytes per second on average. A `sync` of the largest drawing, or a full-size snapshot,
+# fits in the burst; a stream of them is cut to about one a second.
+DEFAULT_RATE_LIMIT_BYTES = 1_000_000
+# Total line length of a drawing scaled to 256×256 (realtime.drawing.Ink): people draw about 1,000
+# units; 10,000 zigzag units still rasterize in about 30 ms, 700,000 take seconds.
+DEFAULT_MAX_INK = 10_000
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1) -> int:
@@ -80,12 +89,21 @@ class Config:
         self.MAX_IMAGE_BYTES = min(
             _int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, low=1024), preprocess.MAX_PNG_BYTES
         )
+        self.MAX_IMAGE_SIDE = min(
+            _int(env, "MAX_IMAGE_SIDE", DEFAULT_MAX_IMAGE_SIDE, low=64), preprocess.MAX_IMAGE_SIDE
+        )
         self.MAX_POINTS = min(_int(env, "MAX_POINTS", preprocess.MAX_POINTS), preprocess.MAX_POINTS)
         self.MAX_STROKES = min(_int(env, "MAX_STROKES", preprocess.MAX_STROKES), preprocess.MAX_STROKES)
         self.MAX_POINTS_PER_MESSAGE = _int(env, "MAX_POINTS_PER_MESSAGE", 2000)
+        self.MAX_INK = _int(env, "MAX_INK", DEFAULT_MAX_INK, low=256)
         self.MAX_CONNECTIONS = _int(env, "MAX_CONNECTIONS", 1000)
         self.RATE_LIMIT = _float(env, "RATE_LIMIT", 120.0)
         self.RATE_BURST = _int(env, "RATE_BURST", 240)
+        self.RATE_LIMIT_BYTES = _float(env, "RATE_LIMIT_BYTES", DEFAULT_RATE_LIMIT_BYTES)
+        # At least two whole messages: a client within its byte rate can always send the largest one.
+        self.RATE_BURST_BYTES = max(
+            _int(env, "RATE_BURST_BYTES", 2 * self.MAX_MESSAGE_BYTES), self.MAX_MESSAGE_BYTES
+        )
         self.MAX_BATCH = _int(env, "MAX_BATCH", 64)
         self.INTERPRETER_THREADS = _int(env, "INTERPRETER_THREADS", 1)
         # Tests set this to False and call LivePredictor.flush() themselves, for deterministic timing.

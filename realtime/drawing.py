@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +12,8 @@ import numpy as np
 from realtime import preprocess
 
 MAX_SEQ = 2**53 - 1  # the largest integer a JavaScript client can count to exactly
+PNG_DATA_URL_PREFIX = "data:image/png;base64,"
+PNG_HEADER_CHARS = 44  # base64 characters of a PNG's first 33 bytes: its signature and IHDR chunk
 
 
 class ProtocolError(ValueError):
@@ -29,6 +33,57 @@ class Limits:
     max_points: int
     max_strokes: int
     max_points_per_message: int
+    max_ink: float  # total line length, in the rasterizer's units (the drawing scaled to span 255)
+
+
+@dataclass(frozen=True)
+class Ink:
+    """How much line a drawing has: its strokes' total length and bounding box, in canvas units.
+
+    The rasterizer's work grows with the length of line it resamples and simplifies, measured after
+    scaling the drawing to span 255 units, and a zigzag makes its simplification quadratic: 3,000 points
+    zigzagging across the canvas take seconds. People draw about 1,000 units (2,200 at most in the
+    sample), so the limit is far above any drawing and far below any stall.
+    """
+
+    length: float = 0.0
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+
+    def plus(self, points: np.ndarray, joined_to: np.ndarray | None = None) -> Ink:
+        """Return the ink with `points` added, joined by a segment to `joined_to` if given."""
+        length = self.length + float(np.hypot(*np.diff(points, axis=0).T).sum())
+        if joined_to is not None:
+            length += float(np.hypot(*(points[0] - joined_to)))
+        low, high = points.min(axis=0), points.max(axis=0)
+        if self.low is not None and self.high is not None:
+            low, high = np.minimum(self.low, low), np.maximum(self.high, high)
+        return Ink(length, low, high)
+
+    @property
+    def units(self) -> float:
+        """Return the length in the rasterizer's units: the drawing scaled so its longer side spans 255."""
+        if self.low is None or self.high is None:
+            return 0.0
+        extent = float((self.high - self.low).max())
+        return self.length * 255.0 / extent if extent > 0 else 0.0
+
+    @classmethod
+    def of(cls, strokes: list[np.ndarray]) -> Ink:
+        """Measure complete strokes."""
+        ink = cls()
+        for stroke in strokes:
+            ink = ink.plus(stroke)
+        return ink
+
+    def check(self, limits: Limits) -> Ink:
+        """Return the ink, or refuse it when it is over the limit."""
+        if self.units > limits.max_ink:
+            raise ProtocolError(
+                "too_much_ink",
+                f"the strokes may be at most {limits.max_ink:g} units long in all (at 256×256)",
+            )
+        return self
 
 
 def parse_payload(args: tuple[Any, ...]) -> dict[str, Any]:
@@ -95,7 +150,34 @@ def parse_strokes(value: Any, limits: Limits) -> list[np.ndarray]:
         raise ProtocolError(exc.code, exc.message) from exc
     if sum(len(s) for s in strokes) > limits.max_points:
         raise ProtocolError("too_many_points", f"a drawing may have at most {limits.max_points} points")
-    return [_checked_coordinates(s, f"stroke {i}") for i, s in enumerate(strokes)]
+    strokes = [_checked_coordinates(s, f"stroke {i}") for i, s in enumerate(strokes)]
+    Ink.of(strokes).check(limits)
+    return strokes
+
+
+def declared_size(url: Any) -> tuple[int, int]:
+    """Return the (width, height) a PNG data URL's header declares, undecoded; (0, 0) if unreadable."""
+    if not isinstance(url, str) or not url.startswith(PNG_DATA_URL_PREFIX):
+        return 0, 0
+    start = len(PNG_DATA_URL_PREFIX)
+    try:
+        return preprocess.png_size(base64.b64decode(url[start : start + PNG_HEADER_CHARS], validate=True))
+    except (binascii.Error, ValueError):  # not base64, or not a PNG (PreprocessError): decoding says which
+        return 0, 0
+
+
+def decode_canvas(url: Any, max_bytes: int, max_side: int) -> np.ndarray:
+    """Decode a canvas PNG data URL to the model's 28×28 bitmap, refusing sides over `max_side` unread.
+
+    The rasterizer's own cap is 4096 pixels a side, and decoding and placing an image that large takes
+    seconds; the side is read from the PNG's header before any pixel is. Raises PreprocessError.
+    """
+    width, height = declared_size(url)
+    if width > max_side or height > max_side:
+        raise preprocess.PreprocessError(
+            "image_too_large", f"the image is {width}×{height}; at most {max_side}×{max_side}"
+        )
+    return preprocess.data_url_to_bitmap(url, max_bytes)
 
 
 # A drawing as the predictor renders it: the bitmap of a snapshot image, or strokes as tuples of
@@ -111,6 +193,7 @@ class Drawing:
         self._strokes: list[list[np.ndarray]] = []  # each stroke: the point chunks it arrived in
         self._open = False  # whether the last stroke still takes points
         self._image: np.ndarray | None = None
+        self._ink = Ink()
         self.points = 0
         self.version = 0  # bumped whenever what the model would see may change
 
@@ -135,12 +218,15 @@ class Drawing:
             raise ProtocolError(
                 "too_many_points", f"a drawing may have at most {self.limits.max_points} points"
             )
+        tail = None if opening else self._strokes[-1][-1][-1]
+        ink = (Ink() if fresh else self._ink).plus(points, tail).check(self.limits)
         if fresh:
             self.clear()
         if opening:
             self._strokes.append([])
             self._open = True
         self._strokes[-1].append(points)
+        self._ink = ink
         self.points += len(points)
         self._changed()
 
@@ -156,6 +242,7 @@ class Drawing:
             self._image = None
         elif self._strokes:
             self.points -= sum(len(chunk) for chunk in self._strokes.pop())
+            self._ink = Ink.of([np.concatenate(chunks) for chunks in self._strokes])
         else:
             return
         self._open = False
@@ -166,6 +253,7 @@ class Drawing:
         self._strokes = []
         self._open = False
         self._image = None
+        self._ink = Ink()
         self.points = 0
         self._changed()
 
@@ -173,6 +261,7 @@ class Drawing:
         """Replace the drawing with complete strokes (checked by `parse_strokes`); none is left open."""
         self.clear()
         self._strokes = [[stroke] for stroke in strokes]
+        self._ink = Ink.of(strokes)
         self.points = sum(len(stroke) for stroke in strokes)
 
     def set_image(self, bitmap: np.ndarray | None) -> None:

@@ -2,14 +2,14 @@
 
 The handlers sit directly on the app's python-socketio server rather than behind Flask-SocketIO's
 decorators: those push a Flask request context (and open a signed-cookie session) for every message,
-which costs more than handling a typical `stroke_points` itself. Nothing here needs Flask.
+which costs more than handling a typical `stroke_points` itself. Nothing here needs Flask. Every packet
+reaches them through the gate (realtime.gate): within its connection's rate limits, and a well-formed event.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,13 +17,21 @@ from socketio import Server
 from socketio.exceptions import ConnectionRefusedError
 
 from realtime import preprocess
-from realtime.drawing import Drawing, ProtocolError, parse_payload, parse_points, parse_seq, parse_strokes
-from realtime.live import LivePredictor, Session
+from realtime.drawing import (
+    Drawing,
+    ProtocolError,
+    decode_canvas,
+    parse_payload,
+    parse_points,
+    parse_seq,
+    parse_strokes,
+)
+from realtime.gate import Gate, Rates
+from realtime.live import LivePredictor
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
-RATE_ERROR_INTERVAL_S = 1.0  # at most one `rate_limited` error per second: a flooder gets no flood back
 
 
 def _points(drawing: Drawing, payload: dict[str, Any]) -> None:
@@ -37,9 +45,13 @@ def _sync(drawing: Drawing, payload: dict[str, Any]) -> None:
 
 
 def register(
-    server: Server, live: LivePredictor, run_blocking: Callable[..., Any], limits: dict[str, Any]
+    server: Server,
+    live: LivePredictor,
+    run_blocking: Callable[..., Any],
+    rates: Rates,
+    limits: dict[str, Any],
 ) -> None:
-    """Attach the protocol's handlers to an app's Socket.IO server; `limits` are announced in `ready`."""
+    """Put the gate and the protocol's handlers on an app's Socket.IO server; `limits` go out in `ready`."""
 
     def error(sid: str, code: str, message: str, seq: int | None = None) -> None:
         """Tell a client that its message was refused."""
@@ -65,21 +77,10 @@ def register(
 
         return decorator
 
-    def admit(session: Session) -> bool:
-        """Apply the rate limit: messages over it are dropped, with a throttled `rate_limited` error."""
-        if session.bucket.take():
-            return True
-        now = time.monotonic()
-        if now - session.last_rate_error >= RATE_ERROR_INTERVAL_S:
-            session.last_rate_error = now
-            message = f"over {session.bucket.rate:g} messages per second: messages dropped; send `sync` later"
-            error(session.sid, "rate_limited", message)
-        return False
-
     def update(sid: str, args: tuple[Any, ...], change: Callable[[Drawing, dict[str, Any]], None]) -> None:
-        """Run one drawing update: rate limit, payload and seq checks, the change, then a prediction."""
+        """Run one drawing update: payload and seq checks, the change, then a prediction."""
         session = live.get(sid)
-        if session is None or not admit(session):
+        if session is None:
             return
         seq = None
         try:
@@ -141,7 +142,7 @@ def register(
     def snapshot(sid: str, *args: Any) -> None:
         """Replace the drawing with a canvas image: `{seq, image: "data:image/png;base64,..."}`."""
         session = live.get(sid)
-        if session is None or not admit(session):
+        if session is None:
             return
         seq = None
         try:
@@ -151,7 +152,7 @@ def register(
                 # Decoding takes milliseconds: off the event loop. This connection's next messages wait
                 # (its handlers run in order), other connections do not.
                 bitmap = run_blocking(
-                    preprocess.data_url_to_bitmap, payload.get("image"), limits["max_image_bytes"]
+                    decode_canvas, payload.get("image"), limits["max_image_bytes"], limits["max_image_side"]
                 )
             except preprocess.PreprocessError as exc:
                 if exc.code not in ("empty_drawing", "too_small"):
@@ -167,7 +168,7 @@ def register(
     def options(sid: str, *args: Any) -> None:
         """Set options: `{see_bitmap: bool}` adds the model's 28×28 input to each prediction."""
         session = live.get(sid)
-        if session is None or not admit(session):
+        if session is None:
             return
         try:
             payload = parse_payload(args)
@@ -182,6 +183,7 @@ def register(
     @on("*")
     def unknown_event(event: Any, sid: str, *args: Any) -> None:
         """Answer events the protocol does not define."""
-        session = live.get(sid)
-        if session is not None and admit(session):
+        if live.get(sid) is not None:
             error(sid, "unknown_event", f"unknown event {str(event)[:64]!r}")
+
+    Gate(server, rates, error).install()

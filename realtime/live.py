@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,26 +41,6 @@ def ranked(labels: list[str], probabilities: np.ndarray, k: int | None = None) -
     return [{"label": labels[i], "p": round(float(probabilities[i]), 4)} for i in order]
 
 
-class TokenBucket:
-    """Allow `rate` messages per second on average, with bursts of up to `burst`."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        """Spend one token if there is one; False means the message is over the limit."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 @dataclass
 class Outcome:
     """What one prediction found: the top guesses and the bitmap the model saw (both empty if blank)."""
@@ -71,15 +51,13 @@ class Outcome:
 
 @dataclass
 class Session:
-    """One connection: its drawing, the last accepted `seq`, options and rate limiter."""
+    """One connection: its drawing, the last accepted `seq` and its options."""
 
     sid: str
     drawing: Drawing
-    bucket: TokenBucket
     see_bitmap: bool = False
     last_seq: int = -1
     received_at: float = 0.0  # perf_counter() when the message `last_seq` was accepted
-    last_rate_error: float = field(default=-1e9)  # monotonic time of the last `rate_limited` error sent
     cached: tuple[int, Outcome] | None = None  # (drawing version, outcome) of the last prediction
 
 
@@ -117,8 +95,6 @@ class LivePredictor:
         limits: Limits,
         run_blocking: Callable[..., Any],
         *,
-        rate: float,
-        burst: int,
         max_connections: int,
         max_batch: int,
         background: bool = True,
@@ -126,8 +102,6 @@ class LivePredictor:
         self.server = server  # the python-socketio Server of this app
         self.model = model
         self.limits = limits
-        self.rate = rate
-        self.burst = burst
         self.max_connections = max_connections
         self.max_batch = max_batch
         self._run_blocking = run_blocking
@@ -147,7 +121,7 @@ class LivePredictor:
         with self.lock:
             if len(self._sessions) >= self.max_connections:
                 return None
-            session = Session(sid, Drawing(self.limits), TokenBucket(self.rate, self.burst), see_bitmap)
+            session = Session(sid, Drawing(self.limits), see_bitmap)
             self._sessions[sid] = session
             if self._background and self._worker is None:
                 self._worker = self.server.start_background_task(self._run)

@@ -11,12 +11,12 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from werkzeug.exceptions import HTTPException
 
 from realtime import preprocess
-from realtime.drawing import ProtocolError, parse_strokes
+from realtime.drawing import ProtocolError, decode_canvas, parse_strokes
 from realtime.live import Model, ranked
 
 bp = Blueprint("pages", __name__)
 
-TOO_LARGE = frozenset({"image_too_large", "too_many_points", "too_many_strokes"})
+TOO_LARGE = frozenset({"image_too_large", "too_many_points", "too_many_strokes", "too_much_ink"})
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -68,9 +68,10 @@ def predict_page() -> str | tuple[str, int]:
         bitmap, probabilities = state.run_blocking(
             _classify,
             state.model,
-            preprocess.data_url_to_bitmap,
+            decode_canvas,
             request.form.get("url"),
             current_app.config["MAX_IMAGE_BYTES"],
+            current_app.config["MAX_IMAGE_SIDE"],
         )
     except preprocess.PreprocessError as exc:
         return _error_page(_status(exc.code), exc.message)
@@ -98,8 +99,8 @@ def predict_api() -> Response | tuple[Response, int]:
             )
         else:
             make_bitmap, args = (
-                preprocess.data_url_to_bitmap,
-                (data["image"], current_app.config["MAX_IMAGE_BYTES"]),
+                decode_canvas,
+                (data["image"], current_app.config["MAX_IMAGE_BYTES"], current_app.config["MAX_IMAGE_SIDE"]),
             )
         _, probabilities = state.run_blocking(_classify, state.model, make_bitmap, *args)
     except (ProtocolError, preprocess.PreprocessError) as exc:

@@ -13,10 +13,11 @@ from typing import Any
 from flask import Flask
 from flask_socketio import SocketIO
 
-from realtime import events, routes, wire
+from realtime import events, routes, transport, wire
 from realtime.concurrency import blocking_caller
 from realtime.config import Config
 from realtime.drawing import Limits
+from realtime.gate import Rates
 from realtime.live import LivePredictor, Model
 from realtime.recognizer import Recognizer
 
@@ -70,35 +71,46 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         async_handlers=False,
         json=wire,
     )
+    transport.harden(socketio.server.eio)
     run_blocking = blocking_caller(socketio.async_mode)
     limits = Limits(
         max_points=settings["MAX_POINTS"],
         max_strokes=settings["MAX_STROKES"],
         max_points_per_message=settings["MAX_POINTS_PER_MESSAGE"],
+        max_ink=settings["MAX_INK"],
     )
     live = LivePredictor(
         socketio.server,
         model,
         limits,
         run_blocking,
-        rate=settings["RATE_LIMIT"],
-        burst=settings["RATE_BURST"],
         max_connections=settings["MAX_CONNECTIONS"],
         max_batch=settings["MAX_BATCH"],
         background=settings["LIVE_WORKER"],
+    )
+    rates = Rates(
+        messages=settings["RATE_LIMIT"],
+        message_burst=settings["RATE_BURST"],
+        bytes=settings["RATE_LIMIT_BYTES"],
+        byte_burst=max(settings["RATE_BURST_BYTES"], settings["MAX_MESSAGE_BYTES"]),
     )
     events.register(
         socketio.server,
         live,
         run_blocking,
+        rates,
         {
             "max_points": limits.max_points,
             "max_strokes": limits.max_strokes,
             "max_points_per_message": limits.max_points_per_message,
+            "max_ink": limits.max_ink,
             "max_message_bytes": settings["MAX_MESSAGE_BYTES"],
             "max_image_bytes": settings["MAX_IMAGE_BYTES"],
-            "rate_limit": settings["RATE_LIMIT"],
-            "rate_burst": settings["RATE_BURST"],
+            "max_image_side": settings["MAX_IMAGE_SIDE"],
+            "rate_limit": rates.messages,
+            "rate_burst": rates.message_burst,
+            "rate_limit_bytes": rates.bytes,
+            "rate_burst_bytes": rates.byte_burst,
         },
     )
     app.extensions["realtime"] = AppState(model, live, run_blocking, time.monotonic())

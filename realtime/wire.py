@@ -1,8 +1,10 @@
-"""JSON for Socket.IO packets: the standard library's, except for integers too long to be sensible.
+"""JSON for Socket.IO packets: the standard library's, except for integers too long and nesting too deep.
 
-Engine.IO's own decoder raises on integers of over 100 digits, which drops the whole packet with a logged
-traceback. Here they parse as floats instead (1e200, or infinity), so the protocol's checks answer them
-like any other bad number, with an `error` event. Parsing stays linear in the length of the digits.
+The standard decoder refuses integers of over 4300 digits (ValueError) and overflows the stack on deep
+nesting (RecursionError); both escaped python-socketio's packet decoder as logged tracebacks. Here
+integers of over 100 digits parse as floats instead (1e200, or infinity), so the protocol's checks answer
+them like any other bad number; parsing stays linear in the length of the digits. Nesting too deep for
+the decoder is a ValueError, which Engine.IO's decoder and the gate (realtime.gate) treat as malformed.
 """
 
 from __future__ import annotations
@@ -21,5 +23,8 @@ def _int(text: str) -> int | float:
 
 
 def loads(text: str | bytes, **kwargs: Any) -> Any:
-    """Decode JSON, with long integers as floats."""
-    return json.loads(text, parse_int=_int, **kwargs)
+    """Decode JSON, with long integers as floats; ValueError for malformed or too deeply nested JSON."""
+    try:
+        return json.loads(text, parse_int=_int, **kwargs)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
+import socketio
+import websocket
 
 from realtime import preprocess
 from realtime.live import ranked
@@ -87,9 +91,29 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     log: Path
 
+    @property
+    def port(self) -> int:
+        """Return the TCP port the server listens on."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def ws_url(self) -> str:
+        """Return the URL of a raw Engine.IO WebSocket connection to the server."""
+        return f"ws://127.0.0.1:{self.port}/socket.io/?EIO=4&transport=websocket"
+
     def log_text(self) -> str:
         """Return what the server has written to stdout and stderr so far."""
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def health(self) -> dict[str, Any]:
+        """Return /healthz."""
+        response = requests.get(self.url + "/healthz", timeout=10)
+        assert response.status_code == 200
+        return response.json()
+
+    def stop(self) -> None:
+        """Stop the server: politely first, then for sure."""
+        _stop(self.process)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -103,27 +127,35 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
-    """Start `python -m realtime` servers on free 127.0.0.1 ports; all of them are stopped afterwards."""
-    processes: list[subprocess.Popen[bytes]] = []
+class ServerLauncher:
+    """Start `python -m realtime` servers on 127.0.0.1 (free ports unless told), logging to `log_dir`."""
 
-    def start(
-        *args: str, env: dict[str, str] | None = None, port_option: bool = True, timeout: float = 60.0
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def __call__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        port_option: bool = True,
+        timeout: float = 60.0,
+        port: int | None = None,
     ) -> RunningServer:
-        port = free_port()
+        """Start a server and wait until /healthz answers."""
+        port = port or free_port()
         command = [sys.executable, "-m", "realtime", "--host", "127.0.0.1", *args]
         environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         if port_option:
             command += ["--port", str(port)]
         else:
             environment["PORT"] = str(port)
-        log = tmp_path / f"server-{port}.log"
+        log = self.log_dir / f"server-{port}-{len(self.processes)}.log"
         with open(log, "wb") as out:
             process = subprocess.Popen(
                 command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT
             )
-        processes.append(process)
+        self.processes.append(process)
         server = RunningServer(f"http://127.0.0.1:{port}", process, log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -137,6 +169,159 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
             time.sleep(0.1)
         pytest.fail(f"no healthy /healthz within {timeout} s:\n{server.log_text()[-3000:]}")
 
-    yield start
-    for process in processes:
-        _stop(process)
+    def stop_all(self) -> None:
+        """Stop every server this launcher started."""
+        for process in self.processes:
+            _stop(process)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[ServerLauncher]:
+    """Start `python -m realtime` servers on free 127.0.0.1 ports; all of them are stopped afterwards."""
+    launcher = ServerLauncher(tmp_path)
+    yield launcher
+    launcher.stop_all()
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerLauncher]:
+    """Like `start_server`, for servers shared by the tests of one module."""
+    launcher = ServerLauncher(tmp_path_factory.mktemp("servers"))
+    yield launcher
+    launcher.stop_all()
+
+
+class LiveClient:
+    """A python-socketio client on the WebSocket transport that records what the server sends."""
+
+    def __init__(self, **options: Any) -> None:
+        self.sio = socketio.Client(**{"reconnection": False, **options})
+        self.ready: list[dict[str, Any]] = []
+        self.predictions: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.connects = 0
+        self.changed = threading.Condition()
+        for name in ("ready", "prediction", "error"):
+            self.sio.on(name, self._recorder(name))
+        self.sio.on("connect", self._connected)
+        self.sio.on("disconnect", self._disconnected)
+
+    def _recorder(self, name: str) -> Callable[[Any], None]:
+        store = {"ready": self.ready, "prediction": self.predictions, "error": self.errors}[name]
+
+        def record(payload: Any) -> None:
+            with self.changed:
+                store.append(payload)
+                self.changed.notify_all()
+
+        return record
+
+    def _connected(self) -> None:
+        with self.changed:
+            self.connects += 1
+            self.changed.notify_all()
+
+    def _disconnected(self, *reason: Any) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def connect(self, server: RunningServer, **options: Any) -> LiveClient:
+        """Connect over the WebSocket transport and wait for `ready`."""
+        self.sio.connect(server.url, transports=["websocket"], wait_timeout=10, **options)
+        assert self.wait(lambda: self.ready, 10), "no ready event"
+        return self
+
+    def wait(self, condition: Callable[[], Any], timeout: float) -> bool:
+        """Wait until `condition()` holds (checked whenever something arrives); False on timeout."""
+        with self.changed:
+            return self.changed.wait_for(condition, timeout)
+
+    def prediction(self, seq: int, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait for the prediction that covers `seq` and return it."""
+        found = self.wait(lambda: self.predictions and self.predictions[-1]["seq"] >= seq, timeout)
+        assert found, f"no prediction for seq {seq} within {timeout} s; errors: {self.errors[-3:]}"
+        return self.predictions[-1]
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send an event with any number of arguments."""
+        if len(args) > 1:
+            self.sio.emit(event, args)  # python-socketio sends a tuple as separate arguments
+        elif args and args[0] is not None:  # and None as no argument at all
+            self.sio.emit(event, args[0])
+        else:
+            self.sio.emit(event)
+
+    def disconnect(self) -> None:
+        """Disconnect (no-op when already disconnected)."""
+        self.sio.disconnect()
+
+
+class RawSocket:
+    """A raw Engine.IO WebSocket (websocket-client) that has joined the namespace `/`."""
+
+    def __init__(self, server: RunningServer, timeout: float = 10.0, **options: Any) -> None:
+        self.ws = websocket.create_connection(server.ws_url, timeout=timeout, **options)
+        opened = self.ws.recv()
+        assert isinstance(opened, str) and opened.startswith("0{"), opened
+        self.ws.send("40")
+        self.events: list[tuple[str, Any]] = []
+        while not any(name == "connected" for name, _ in self.events):
+            self._read()
+
+    def _read(self) -> None:
+        """Read one frame: answer pings, record events (and the namespace's connect ack as `connected`)."""
+        frame = self.ws.recv()
+        if frame == "2":
+            self.ws.send("3")
+        elif isinstance(frame, str) and frame.startswith("42"):
+            name, *args = json.loads(frame[2:])
+            self.events.append((name, args[0] if args else None))
+        elif isinstance(frame, str) and frame.startswith("40"):
+            self.events.append(("connected", json.loads(frame[2:])))
+        elif isinstance(frame, str) and frame.startswith("44"):
+            self.events.append(("connect_error", json.loads(frame[2:])))
+        elif frame in ("", "1", None):
+            raise websocket.WebSocketConnectionClosedException("closed by the server")
+
+    def send(self, frame: str | bytes) -> None:
+        """Send one frame as is (bytes as a binary frame)."""
+        if isinstance(frame, bytes):
+            self.ws.send_binary(frame)
+        else:
+            self.ws.send(frame)
+
+    def take(self, name: str, count: int, timeout: float = 10.0) -> list[Any]:
+        """Wait for `count` events called `name`; return (and forget) their payloads."""
+        deadline = time.monotonic() + timeout
+        while sum(1 for n, _ in self.events if n == name) < count:
+            self.ws.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                self._read()
+            except websocket.WebSocketTimeoutException:
+                break
+        taken = [payload for n, payload in self.events if n == name][:count]
+        assert len(taken) == count, f"{len(taken)} of {count} {name!r} events within {timeout} s"
+        self.events = [event for event in self.events if event[0] != name]
+        return taken
+
+    def closed_by_server(self, timeout: float = 10.0) -> bool:
+        """Tell whether the server closes the connection within `timeout` (reading and dropping frames)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.ws.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                self._read()
+            except websocket.WebSocketTimeoutException:
+                return False
+            except (websocket.WebSocketException, OSError):
+                return True
+        return False
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.ws.close()
+
+
+def quickdraw_form(strokes: list[list[list[float]]]) -> list[list[list[float]]]:
+    """Convert strokes of [x, y] points to Quick, Draw! form [[xs], [ys]]."""
+    return [[[p[0] for p in stroke], [p[1] for p in stroke]] for stroke in strokes]

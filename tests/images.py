@@ -17,13 +17,13 @@ def data_url(image: np.ndarray, extension: str = ".png", media: str = "image/png
     return f"data:{media};base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
 
 
-def png_bomb(side: int = 60_000) -> str:
-    """Return a PNG data URL of a few hundred bytes that declares a side × side image."""
+def png_bomb(side: int = 60_000, height: int | None = None) -> str:
+    """Return a PNG data URL of a few hundred bytes that declares a side × side (or side × height) image."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", side, side if height is None else height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\0" * 65536, 9)
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

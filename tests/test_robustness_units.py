@@ -1,0 +1,148 @@
+"""The pieces behind the robustness tests, one at a time: packet checks, rate limits, ink, frame checks."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from socketio import packet
+
+from realtime import preprocess, wire
+from realtime.config import Config
+from realtime.drawing import Drawing, Ink, Limits, ProtocolError, parse_strokes
+from realtime.gate import RateLimiter, Rates, decode
+from realtime.transport import fast_unmask, is_engineio_frame
+
+
+class WirePacket(packet.Packet):
+    """Socket.IO packets decoded with the server's JSON (as the app's server does)."""
+
+    json = wire
+
+
+LIMITS = Limits(max_points=20_000, max_strokes=512, max_points_per_message=2000, max_ink=10_000)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ('2["stroke_points",{"seq":1}]', None),
+        ("0", None),  # joining the namespace
+        ('0{"see_bitmap":true}', None),
+        ("1", None),  # leaving it
+        ('2["clear",{"seq":1', "bad_packet"),  # truncated JSON
+        ("2", "bad_packet"),  # an event without data
+        ("2{}", "bad_packet"),
+        ("2[]", "bad_packet"),
+        ("2[5]", "bad_packet"),
+        ('3["x"]', "bad_packet"),  # an acknowledgement
+        ('51-["snapshot",{"_placeholder":true,"num":0}]', "bad_packet"),  # binary attachments
+        ("4", "bad_packet"),
+        ("9", "bad_packet"),
+        ("x", "bad_packet"),
+        ('2/admin,["clear",{"seq":1}]', "bad_packet"),
+        ('2["disconnect"]', "unknown_event"),
+        ('2["connect",{}]', "unknown_event"),
+        ('2["*",{}]', "unknown_event"),
+        ("2" + "[" * 100_000, "bad_packet"),  # too deep for the JSON decoder
+        ("2" + "1" * 150 + '["clear"]', "bad_packet"),  # an id of 150 digits
+        (b"\x00\x01", "bad_packet"),  # a binary frame
+        ({"a": 1}, "bad_packet"),  # what Engine.IO makes of a frame "4{...}"
+        (None, "bad_packet"),
+    ],
+)
+def test_the_gate_lets_through_only_what_clients_of_the_protocol_send(data: object, code: str | None) -> None:
+    if code is None:
+        assert decode(WirePacket, data).packet_type in (packet.CONNECT, packet.DISCONNECT, packet.EVENT)
+    else:
+        with pytest.raises(ProtocolError) as refused:
+            decode(WirePacket, data)
+        assert refused.value.code == code
+
+
+def test_rate_limits_count_messages_and_bytes() -> None:
+    limiter = RateLimiter(Rates(messages=10.0, message_burst=3, bytes=1000.0, byte_burst=1500))
+    assert [limiter.admit(100) for _ in range(4)] == [True, True, True, False]  # the message burst
+    assert 0.05 < limiter.seconds_until(100) <= 0.1
+    limiter = RateLimiter(Rates(messages=1000.0, message_burst=1000, bytes=1000.0, byte_burst=1500))
+    assert limiter.admit(1200) and not limiter.admit(400)  # the byte burst
+    assert 0.05 < limiter.seconds_until(400) <= 0.11
+    time.sleep(0.12)
+    assert limiter.admit(400)
+
+
+def test_ink_is_measured_as_the_rasterizer_scales_the_drawing() -> None:
+    square = np.array([[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]], float)
+    assert Ink.of([square]).units == pytest.approx(4 * 255)
+    assert Ink.of([square * 37 + 5]).units == pytest.approx(4 * 255)  # position and scale do not matter
+    assert Ink().plus(square[:2]).plus(square[2:], joined_to=square[1]).units == pytest.approx(4 * 255)
+    assert Ink.of([np.array([[3.0, 3.0]])]).units == 0  # a dot
+
+
+def test_a_drawing_refuses_ink_over_the_limit_and_undo_gives_it_back() -> None:
+    drawing = Drawing(LIMITS)
+    line = np.array([[0.0, 0.0], [1000.0, 0.0]])  # one crossing of the canvas: 255 units
+    for _ in range(39):  # 9,945 units
+        drawing.add_points(line)
+        drawing.end_stroke()
+    with pytest.raises(ProtocolError) as refused:
+        drawing.add_points(line)
+    assert refused.value.code == "too_much_ink"
+    assert drawing.strokes == 39  # the refused points changed nothing
+    drawing.undo()
+    drawing.add_points(line)  # room again
+    drawing.end_stroke()
+    with pytest.raises(ProtocolError) as refused:
+        parse_strokes([[[0, 1000] * 30, [0, 0] * 30]], LIMITS)  # 59 crossings in one stroke
+    assert refused.value.code == "too_much_ink"
+
+
+def test_the_worst_drawing_within_the_limits_rasterizes_quickly() -> None:
+    # A zigzag just under the ink limit, with teeth just over the simplification tolerance: the worst
+    # case for the rasterizer's Ramer–Douglas–Peucker step.
+    amplitude = 4.0
+    points = int(LIMITS.max_ink / (2 * amplitude))
+    line = np.zeros((points, 2))
+    line[1::2, 0] = amplitude
+    line[:, 1] = np.linspace(0, 255, points)
+    assert Ink.of([line]).units <= LIMITS.max_ink
+    started = time.perf_counter()
+    preprocess.rasterize_strokes([line])
+    assert time.perf_counter() - started < 0.5
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300), mask=st.binary(min_size=4, max_size=4), offset=st.integers(0, 7))
+def test_fast_unmask_matches_the_websocket_spec(data: bytes, mask: bytes, offset: int) -> None:
+    expected = bytes(byte ^ mask[(offset + i) % 4] for i, byte in enumerate(data))
+    assert fast_unmask(data, tuple(mask), len(data), offset) == expected
+
+
+@pytest.mark.parametrize(
+    ("frame", "engineio"),
+    [
+        ("40", True),
+        ("2", True),
+        ("6", True),
+        (b"\x00", True),
+        ("", False),
+        ("x", False),
+        ("9", False),
+        (None, False),
+    ],
+)
+def test_only_engineio_frames_pass(frame: object, engineio: bool) -> None:
+    assert is_engineio_frame(frame) is engineio
+
+
+def test_new_limits_have_safe_defaults_and_caps() -> None:
+    config = Config({})
+    assert config.MAX_IMAGE_SIDE == 1024
+    assert config.MAX_INK == 10_000
+    assert config.RATE_BURST_BYTES >= config.MAX_MESSAGE_BYTES
+    capped = Config({"MAX_IMAGE_SIDE": "100000", "RATE_BURST_BYTES": "10"})
+    assert capped.MAX_IMAGE_SIDE == preprocess.MAX_IMAGE_SIDE
+    assert capped.RATE_BURST_BYTES == capped.MAX_MESSAGE_BYTES
