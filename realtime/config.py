@@ -26,9 +26,6 @@ DEFAULT_MAX_IMAGE_SIDE = 1024
 # Per connection: bytes per second on average. A `sync` of the largest drawing, or a full-size snapshot,
 # fits in the burst; a stream of them is cut to about one a second.
 DEFAULT_RATE_LIMIT_BYTES = 1_000_000
-# Total line length of a drawing scaled to 256×256 (realtime.drawing.Ink): people draw about 1,000
-# units; 10,000 zigzag units still rasterize in about 30 ms, 700,000 take seconds.
-DEFAULT_MAX_INK = 10_000
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1) -> int:
@@ -95,7 +92,9 @@ class Config:
         self.MAX_POINTS = min(_int(env, "MAX_POINTS", preprocess.MAX_POINTS), preprocess.MAX_POINTS)
         self.MAX_STROKES = min(_int(env, "MAX_STROKES", preprocess.MAX_STROKES), preprocess.MAX_STROKES)
         self.MAX_POINTS_PER_MESSAGE = _int(env, "MAX_POINTS_PER_MESSAGE", 2000)
-        self.MAX_INK = _int(env, "MAX_INK", DEFAULT_MAX_INK, low=256)
+        # Line length at 256×256 (realtime.drawing.Ink checks it per message): 10,000 zigzag units still
+        # rasterize in about 30 ms, 700,000 take seconds. preprocess.MAX_INK is the ceiling.
+        self.MAX_INK = min(_int(env, "MAX_INK", preprocess.MAX_INK, low=256), preprocess.MAX_INK)
         self.MAX_CONNECTIONS = _int(env, "MAX_CONNECTIONS", 1000)
         self.RATE_LIMIT = _float(env, "RATE_LIMIT", 120.0)
         self.RATE_BURST = _int(env, "RATE_BURST", 240)

@@ -40,6 +40,9 @@ _SHIFT = 4  # fractional bits of OpenCV's fixed-point coordinates
 
 MAX_STROKES = 512
 MAX_POINTS = 20_000  # per drawing, all strokes together
+# Total line length after scaling to 0–255: resampling makes one point per unit, and a zigzag makes RDP
+# quadratic, so this bounds the work. People draw about 1,000 units (2,200 at most in the sample data).
+MAX_INK = 10_000
 MAX_COORDINATE = 1_000_000.0  # canvas pixels, either sign: raw Quick, Draw! data has negative ones
 MAX_PNG_BYTES = 4 * 1024 * 1024  # decoded PNG bytes
 MAX_DATA_URL_CHARS = 4 * ((MAX_PNG_BYTES + 2) // 3) + 64
@@ -203,6 +206,10 @@ def _resample(xy: np.ndarray, counts: list[int]) -> tuple[np.ndarray, np.ndarray
     arc = np.zeros(len(xy))
     np.cumsum(steps, out=arc[1:])
     length = arc[ends - 1] - arc[starts]
+    if length.sum() > MAX_INK:
+        raise PreprocessError(
+            "too_much_ink", f"the strokes may be at most {MAX_INK} units long in all (at 256×256)"
+        )
     samples = np.ceil(length).astype(np.int64) + 1  # at 0, 1, ... below the length, then the end itself
     first = np.cumsum(samples) - samples  # where each stroke's samples begin on the global axis
     knots = arc + np.repeat(first - arc[starts], counts)

@@ -125,6 +125,7 @@ def test_bitmap_round_trips_through_png_data_url() -> None:
         ("0,0", "bad_strokes"),
         ([[[0, 0], [1, 1]]] * (preprocess.MAX_STROKES + 1), "too_many_strokes"),
         ([[[i, i] for i in range(preprocess.MAX_POINTS + 1)]], "too_many_points"),
+        ([[[0, 0], [100, 0]] * 30], "too_much_ink"),  # a zigzag: 59 lines across the drawing
     ],
 )
 def test_bad_strokes_raise_typed_errors(strokes: object, code: str) -> None:
