@@ -44,7 +44,13 @@ def test_strokes_and_googles_bitmaps_of_the_same_drawings_get_the_same_answers(m
     assert np.mean(from_strokes == from_google) >= 0.95
 
 
-def test_real_stroke_drawings_score_like_held_out_bitmaps(model: Recognizer) -> None:
+def test_real_stroke_drawings_score_no_worse_than_held_out_bitmaps(model: Recognizer) -> None:
+    """Every real stroke drawing of the bitmap classes, rasterized, against the held-out bitmaps' top-1.
+
+    Most of these drawings are also bitmap rows the model trained on, so they may score higher than
+    held-out bitmaps; what the rasterizer must not do is score lower. The exact two-sided comparison is
+    the test above, on the very same drawings in both forms.
+    """
     words = list(PAIRED)
     strokes, truth = [], []
     for word in words:
@@ -54,7 +60,7 @@ def test_real_stroke_drawings_score_like_held_out_bitmaps(model: Recognizer) -> 
     accuracy = float(np.mean(top1(model, strokes) == np.array(truth)))
     reference = held_out_bitmap_accuracy(words)
     assert len(strokes) >= 90
-    assert abs(accuracy - reference) <= 0.03, f"strokes {accuracy:.3f} vs held-out bitmaps {reference:.3f}"
+    assert accuracy >= reference - 0.03, f"strokes {accuracy:.3f} vs held-out bitmaps {reference:.3f}"
 
 
 @pytest.mark.parametrize("transparent", [False, True], ids=["white", "transparent"])

@@ -1,0 +1,129 @@
+"""Command line: `python -m trainer --out models/animals6` (see --help)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from trainer.architectures import ARCHITECTURES
+from trainer.data import DataError, SplitSpec
+from trainer.train import CLASS_WEIGHTS
+
+DEFAULT_CLASSES = "cat,dog,fish,giraffe,camel,octopus"
+DATA = Path("../shared/quickdraw")
+DEFAULT_STROKES = [DATA / "strokes" / "simplified", DATA / "strokes" / "raw"]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description="Train a Quick, Draw! doodle classifier and export it as a model folder "
+        "(model.keras, model.tflite, labels.json, metrics.json, confusion.png, README.md).",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/animals6")
+    parser.add_argument(
+        "--classes", default=DEFAULT_CLASSES, help=f"comma-separated (default {DEFAULT_CLASSES})"
+    )
+    parser.add_argument(
+        "--bitmaps", type=Path, default=DATA / "bitmap", help="folder of <class>.npz / .npy bitmaps"
+    )
+    parser.add_argument(
+        "--strokes",
+        type=Path,
+        action="append",
+        help="folder of <class>.ndjson stroke drawings, simplified or raw; repeat for several "
+        "(default: ../shared/quickdraw/strokes/simplified and .../raw)",
+    )
+    parser.add_argument(
+        "--arch", choices=sorted(ARCHITECTURES), default="small", help="architecture (default small)"
+    )
+    parser.add_argument(
+        "--baseline",
+        choices=[*sorted(ARCHITECTURES), "none"],
+        default="seed",
+        help="architecture also trained on the same split for comparison in the model card (default seed)",
+    )
+    parser.add_argument("--epochs", type=int, default=40, help="at most this many epochs (default 40)")
+    parser.add_argument(
+        "--patience", type=int, default=5, help="early-stopping patience in epochs (default 5)"
+    )
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--class-weights",
+        choices=CLASS_WEIGHTS,
+        default="none",
+        help="loss weights per class on top of the rare classes' augmentation (default none)",
+    )
+    parser.add_argument(
+        "--no-mirror",
+        dest="mirror",
+        action="store_false",
+        help="do not mirror training images left-right at random (on by default)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="split, augmentation and initialisation seed")
+    parser.add_argument("--max-per-class", type=int, help="use at most this many drawings per class and file")
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--test-fraction", type=float, default=0.1)
+    parser.add_argument("--download", action="store_true", help="fetch the official files into --cache first")
+    parser.add_argument(
+        "--download-format",
+        choices=["bitmap", "simplified"],
+        default="bitmap",
+        help="official numpy_bitmap .npy (default) or simplified .ndjson",
+    )
+    parser.add_argument("--cache", type=Path, default=Path(".cache/quickdraw"), help="download cache folder")
+    parser.add_argument(
+        "--base-url", help="bucket URL to download from (default: the official Quick, Draw! bucket)"
+    )
+    args = parser.parse_args(argv)
+    args.class_list = [c.strip() for c in args.classes.split(",") if c.strip()]
+    if len(args.class_list) < 2 or len(set(args.class_list)) != len(args.class_list):
+        parser.error("--classes needs at least two distinct class names")
+    if args.epochs < 1 or args.batch_size < 1 or args.patience < 0:
+        parser.error("--epochs and --batch-size must be positive, --patience not negative")
+    if args.max_per_class is not None and args.max_per_class < 3:
+        parser.error("--max-per-class must be at least 3")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the trainer; return the exit status."""
+    args = parse_args(argv)
+    from trainer.download import DownloadError, download_classes
+    from trainer.export import ExportError
+    from trainer.pipeline import TrainConfig, run
+
+    bitmap_dir, stroke_dirs = args.bitmaps, args.strokes or DEFAULT_STROKES
+    try:
+        if args.download:
+            folder = download_classes(args.class_list, args.download_format, args.cache, args.base_url)
+            bitmap_dir, stroke_dirs = (folder, []) if args.download_format == "bitmap" else (None, [folder])
+        config = TrainConfig(
+            classes=args.class_list,
+            out=args.out,
+            bitmap_dir=bitmap_dir,
+            stroke_dirs=list(stroke_dirs),
+            arch=args.arch,
+            baseline=None if args.baseline == "none" else args.baseline,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            patience=args.patience,
+            class_weights=args.class_weights,
+            mirror=args.mirror,
+            max_per_class=args.max_per_class,
+            split=SplitSpec(seed=args.seed, val_fraction=args.val_fraction, test_fraction=args.test_fraction),
+            command=shlex.join(sys.argv[1:] if argv is None else list(argv)),
+        )
+        run(config)
+    except (DataError, DownloadError, ExportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

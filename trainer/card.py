@@ -1,0 +1,212 @@
+"""Write a model card (README.md) from a run's metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+DATASET_URL = "https://github.com/googlecreativelab/quickdraw-dataset"
+LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
+CREDIT = (
+    f"Training data: the [Quick, Draw! dataset]({DATASET_URL}), Google, "
+    f"licensed [CC BY 4.0]({LICENCE_URL}). The drawings were made by players of the Quick, Draw! game."
+)
+AUGMENTATION = (
+    "mirrored half the time, random rotation ±15°, per-axis scale 0.8–1.2, shear ±0.2, per-stroke shifts "
+    "and per-point jitter, now and then a dropped stroke, all applied to the strokes before rendering"
+)
+
+
+def _pct(value: float | None) -> str:
+    """Format a share as a percentage, or a dash."""
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def few_shot_classes(metrics: dict[str, Any]) -> list[str]:
+    """Return the classes trained mostly from augmented renders of a handful of stroke drawings."""
+    return [name for name, c in metrics["data"]["counts"].items() if c["augmented"] > c["train"]]
+
+
+def _figures_table(metrics: dict[str, Any]) -> list[str]:
+    """Return the headline figures of the model and its baseline, side by side."""
+    runs = [(metrics["arch"], metrics["test"])]
+    if metrics.get("baseline"):
+        runs.append((metrics["baseline"]["arch"] + " (baseline)", metrics["baseline"]["test"]))
+    lines = [
+        "| held-out test set | " + " | ".join(f"`{arch}`" for arch, _ in runs) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    parts = [("all test drawings", "all"), ("official bitmaps (classes that have them)", "bitmap")]
+    parts.append(("stroke drawings rendered by `realtime.preprocess`", "strokes"))
+    for title, key in parts:
+        if key not in metrics["test"]:
+            continue
+        n = metrics["test"][key]["n"]
+        for k in ("top1", "top3"):
+            cells = [_pct(test[key][k]) for _, test in runs]
+            lines.append(f"| {title} (n={n}), {k.replace('top', 'top-')} | " + " | ".join(cells) + " |")
+    for name in few_shot_classes(metrics):
+        support = metrics["test"]["all"]["per_class"][name]["support"]
+        cells = [_pct(test["all"]["per_class"][name]["recall"]) for _, test in runs]
+        lines.append(f"| {name} recall (n={support} held-out drawings) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _per_class_table(metrics: dict[str, Any]) -> list[str]:
+    """Return per-class data counts and test precision/recall of the model and the baseline."""
+    base = metrics["baseline"]["test"]["all"]["per_class"] if metrics.get("baseline") else None
+    header = "| class | bitmaps | stroke drawings | train / val / test | augmented | precision | recall |"
+    lines = [header + (" baseline precision | baseline recall |" if base else "")]
+    lines.append("|---|---|---|---|---|---|---|" + ("---|---|" if base else ""))
+    for name, c in metrics["data"]["counts"].items():
+        mine = metrics["test"]["all"]["per_class"][name]
+        row = (
+            f"| {name} | {c['bitmap']} | {c['strokes']} | {c['train']} / {c['val']} / {c['test']} "
+            f"| {c['augmented']} | {_pct(mine['precision'])} | {_pct(mine['recall'])} |"
+        )
+        if base:
+            row += f" {_pct(base[name]['precision'])} | {_pct(base[name]['recall'])} |"
+        lines.append(row)
+    return lines
+
+
+def _data_section(metrics: dict[str, Any]) -> list[str]:
+    """Return where the data came from and how it was used."""
+    data = metrics["data"]
+    strokes = ", ".join(f"`{d}`" for d in data["stroke_dirs"]) or "none"
+    lines = [
+        "## Data",
+        "",
+        f"Bitmaps: `{data['bitmap_dir']}` (official `numpy_bitmap` rows, 28×28, white ink on black). "
+        f"Stroke drawings: {strokes} (Quick, Draw! ndjson, simplified or raw), rendered to 28×28 with "
+        "`realtime.preprocess.rasterize_quickdraw`, the server's own code path; a drawing found in several "
+        "stroke files (same `key_id`) is used once.",
+        "",
+        "A stroke drawing whose rendering is within a mean pixel difference of "
+        f"{data['same_drawing_distance']} of a bitmap row is the same drawing: it joins that row's "
+        "group, and the split keeps each group whole, so no drawing is trained on in one form and tested "
+        "in another.",
+    ]
+    if data["max_per_class"]:
+        lines.append(f"At most {data['max_per_class']} drawings per class and file were used.")
+    lines.append("")
+    few = few_shot_classes(metrics)
+    if few:
+        lines += [
+            f"**Few-shot classes: {', '.join(few)}.** No bitmaps of them exist in this data, only the few "
+            "stroke drawings counted in the table above. The model learns them from augmented renders "
+            f"({AUGMENTATION}) of their training drawings only: held-out drawings are never augmented or "
+            "trained on. Their test figures rest on a handful of drawings and are far less certain than "
+            "the others', and their precision is low: other drawings are now and then taken for them. "
+            "With internet access, `python -m trainer --download` fetches the official files "
+            "(over 100,000 drawings per class).",
+            "",
+        ]
+    return lines
+
+
+def _training_section(metrics: dict[str, Any]) -> list[str]:
+    """Return how the data was split and the model trained."""
+    training, split = metrics["training"], metrics["split"]
+    lines = [
+        "## Split and training",
+        "",
+        f"Split: `{split['function']}`: {split['method']}. Seed {split['seed']}; test "
+        f"{split['test_fraction']:.0%} of each class (at least {split['min_test']}), validation "
+        f"{split['val_fraction']:.0%} (at least {split['min_val']}). The same data and seed give the same "
+        "split; the project's tests re-create it and re-check `model.tflite` on it. Pixels are scaled "
+        "to [0, 1].",
+        "",
+        f"Architecture `{metrics['arch']}` ({metrics['parameters']:,} parameters): "
+        f"{metrics['architecture']}.",
+        "",
+        f"Imbalance: classes with fewer training drawings than half the median class are filled up to that "
+        f"level with augmented renders of their stroke drawings; every other class with stroke drawings gets "
+        f"{metrics['augmentation']['style_copies']} augmented renders per drawing, so the renderer's look is "
+        f"no cue for a few-shot class. Loss weights: {metrics['augmentation']['class_weights']}."
+        + ("" if few_shot_classes(metrics) else " No class is few-shot in this model."),
+        "",
+        "Every epoch, training images are mirrored left-right at random (drawings face either way)."
+        if metrics["augmentation"]["mirror"]
+        else "Training images are not mirrored.",
+        "",
+        f"Training: Adam (learning rate 1e-3, halved when the validation loss stalls), batch "
+        f"{training['batch_size']}, early stopping on validation loss (patience {training['patience']}, best "
+        f"weights restored): {training['epochs_run']} of at most {training['epochs_max']} epochs, best epoch "
+        f"{training['best_epoch']}, {training['wall_seconds']:.0f} s of fitting"
+        + (
+            " (the epoch cap, set to keep the run short, came while the validation loss was still falling)"
+            if training["best_epoch"] == training["epochs_run"] == training["epochs_max"]
+            else ""
+        )
+        + ". The whole run (data, "
+        "augmentation, this model and the baseline, evaluation, export) took "
+        f"{training['total_seconds']:.0f} s on {training['cpu_count']} CPU cores (a machine shared with "
+        "other work).",
+        "",
+    ]
+    if metrics.get("baseline"):
+        base = metrics["baseline"]
+        lines += [
+            f"Baseline `{base['arch']}` ({base['parameters']:,} parameters): {base['architecture']}. "
+            f"Trained the same way on the same data and split ({base['training']['epochs_run']} epochs, "
+            f"{base['training']['wall_seconds']:.0f} s); not exported, its figures stand beside this "
+            "model's.",
+            "",
+        ]
+    return lines
+
+
+def write_model_card(metrics: dict[str, Any], path: Path) -> None:
+    """Write the model card for one trained model."""
+    export, latency = metrics["export"], metrics["latency"]
+    lines = [
+        f"# Model card: `{metrics['model']}`",
+        "",
+        f"A small CNN that recognises {len(metrics['classes'])} Quick, Draw! classes in a 28×28 drawing: "
+        + ", ".join(metrics["classes"])
+        + ". Trained by this project's `python -m trainer`; served by `realtime` from `model.tflite`.",
+        "",
+        "## Files",
+        "",
+        "- `model.keras`: the source of truth (Keras 3, no Lambda layers; load with `safe_mode=True`).",
+        "- `model.tflite`: what the server runs with `ai-edge-litert`. Input float32 `[batch, 28, 28, 1]` "
+        "in [0, 1] (white ink on black: the official bitmap / 255), batch resizable; output float32 "
+        f"`[batch, {len(metrics['classes'])}]` softmax. Checked against `model.keras` on "
+        f"{export['checked_samples']} test images before writing: max abs difference "
+        f"{export['max_abs_diff']:.1e}.",
+        "- `labels.json`: class names in output order. `metrics.json`: every figure here and more. "
+        "`confusion.png`: the test confusion matrix.",
+        "",
+        "## Figures on the held-out test split",
+        "",
+        *_figures_table(metrics),
+        "",
+        f"Size: `model.tflite` {export['tflite_bytes'] / 1024:.0f} KiB, `model.keras` "
+        f"{export['keras_bytes'] / 1024:.0f} KiB. One-image inference with `ai-edge-litert` "
+        f"(set input, invoke, read output): median {latency['median_us']:.0f} µs, "
+        f"p90 {latency['p90_us']:.0f} µs, on the training machine (2 CPU cores shared with other work: "
+        "the figure rises and falls with their load; `python -m trainer.latency` measures it again).",
+        "",
+        "Per class (data counts are drawings before augmentation):",
+        "",
+        *_per_class_table(metrics),
+        "",
+        *_data_section(metrics),
+        *_training_section(metrics),
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in metrics["versions"].items()) + ".",
+        "",
+        "## Reproduce",
+        "",
+        "From the repository root, with `requirements/train.txt` installed:",
+        "",
+        "```",
+        f"python -m trainer {metrics['command']}".rstrip(),
+        "```",
+        "",
+        "## Credit and licence",
+        "",
+        CREDIT,
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,258 @@
+"""Load Quick, Draw! bitmaps and stroke drawings into one dataset, and split it reproducibly."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realtime.preprocess import PreprocessError, rasterize_quickdraw, strokes_from_quickdraw
+
+SIDE = 28
+PIXELS = SIDE * SIDE
+BITMAP_NAMES = ("{c}.npz", "full_numpy_bitmap_{c}.npy", "{c}.npy")
+STROKE_NAMES = ("{c}.ndjson", "full_simplified_{c}.ndjson", "full_raw_{c}.ndjson")
+MAX_LINE_CHARS = 2_000_000  # one drawing; the official files stay far below
+# A rendered stroke drawing this close (mean absolute pixel difference) to a bitmap row, and much closer to
+# it than to any other row, is that same drawing: it must land in the same split as the bitmap.
+SAME_DRAWING_DISTANCE = 0.05
+SAME_DRAWING_MARGIN = 0.5
+
+
+class DataError(ValueError):
+    """A data folder or file that cannot be used; the message names the file."""
+
+
+@dataclass
+class Dataset:
+    """Images in [0, 1] with their labels, split groups, sources and (for stroke drawings) strokes."""
+
+    classes: list[str]
+    images: np.ndarray  # float32 (N, 28, 28) in [0, 1], white ink on black
+    labels: np.ndarray  # int32 (N,)
+    groups: np.ndarray  # str (N,): samples sharing a group are one drawing and share a split
+    sources: np.ndarray  # str (N,): "bitmap" or "strokes"
+    drawings: list[Any]  # Quick, Draw! strokes for "strokes" samples, None for bitmaps
+    files: dict[str, list[str]] = field(default_factory=dict)  # class -> files read
+    skipped: dict[str, int] = field(default_factory=dict)  # class -> stroke drawings that could not render
+
+    def __len__(self) -> int:
+        """Return the number of samples."""
+        return len(self.labels)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Return per-class sample counts by source."""
+        out = {}
+        for k, name in enumerate(self.classes):
+            mine = self.labels == k
+            out[name] = {
+                "bitmap": int(np.sum(mine & (self.sources == "bitmap"))),
+                "strokes": int(np.sum(mine & (self.sources == "strokes"))),
+            }
+        return out
+
+
+def find_bitmap_file(folder: Path, name: str) -> Path | None:
+    """Return the bitmap file of class `name` in `folder` (official or compact name), if any."""
+    for pattern in BITMAP_NAMES:
+        path = folder / pattern.format(c=name)
+        if path.is_file():
+            return path
+    return None
+
+
+def find_stroke_file(folder: Path, name: str) -> Path | None:
+    """Return the ndjson stroke file of class `name` in `folder`, if any."""
+    for pattern in STROKE_NAMES:
+        path = folder / pattern.format(c=name)
+        if path.is_file():
+            return path
+    return None
+
+
+def load_bitmaps(path: Path, limit: int | None = None) -> np.ndarray:
+    """Read an (N, 784) uint8 bitmap file (.npy, or .npz with array `x`), keeping at most `limit` rows."""
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                if "x" not in archive.files:
+                    raise DataError(f"{path}: no array 'x' in the .npz (found {archive.files})")
+                rows = archive["x"]
+        else:
+            rows = np.load(path, mmap_mode="r", allow_pickle=False)
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise DataError(f"{path}: not a readable numpy bitmap file ({exc})") from exc
+    if rows.dtype != np.uint8 or rows.ndim != 2 or rows.shape[1] != PIXELS:
+        raise DataError(f"{path}: expected uint8 rows of {PIXELS} pixels, found {rows.dtype} {rows.shape}")
+    if rows.shape[0] == 0:
+        raise DataError(f"{path}: holds no drawings")
+    return np.array(rows[:limit], dtype=np.uint8)
+
+
+def load_strokes(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Read Quick, Draw! ndjson (simplified or raw), checking every line, keeping at most `limit` drawings."""
+    drawings = []
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if limit is not None and len(drawings) >= limit:
+                    break
+                if not line.strip():
+                    continue
+                if len(line) > MAX_LINE_CHARS:
+                    raise DataError(f"{path}:{number}: line longer than {MAX_LINE_CHARS} characters")
+                try:
+                    record = json.loads(line)
+                    strokes_from_quickdraw(record["drawing"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise DataError(f"{path}:{number}: not a Quick, Draw! drawing ({exc})") from exc
+                drawings.append(record)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc})") from exc
+    if not drawings:
+        raise DataError(f"{path}: holds no drawings")
+    return drawings
+
+
+def load_dataset(
+    classes: Sequence[str],
+    bitmap_dir: Path | None,
+    stroke_dirs: Sequence[Path] = (),
+    max_per_class: int | None = None,
+) -> Dataset:
+    """Load every class from its bitmap file and/or stroke files; a class with neither is an error."""
+    for folder in ([bitmap_dir] if bitmap_dir else []) + list(stroke_dirs):
+        if not folder.is_dir():
+            raise DataError(f"{folder}: data folder not found")
+    images, labels, groups, sources, drawings = [], [], [], [], []
+    files: dict[str, list[str]] = {}
+    skipped: dict[str, int] = {}
+    for k, name in enumerate(classes):
+        bitmap_path = find_bitmap_file(bitmap_dir, name) if bitmap_dir else None
+        stroke_paths = [p for p in (find_stroke_file(d, name) for d in stroke_dirs) if p]
+        if bitmap_path is None and not stroke_paths:
+            expected = [str(bitmap_dir / BITMAP_NAMES[0].format(c=name))] if bitmap_dir else []
+            expected += [str(d / STROKE_NAMES[0].format(c=name)) for d in stroke_dirs]
+            raise DataError(f"class {name!r}: no data file found (looked for {', '.join(expected)})")
+        files[name] = [str(p) for p in ([bitmap_path] if bitmap_path else []) + stroke_paths]
+        rows = load_bitmaps(bitmap_path, max_per_class) if bitmap_path else np.zeros((0, PIXELS), np.uint8)
+        bitmap_images = rows.reshape(-1, SIDE, SIDE).astype(np.float32) / 255.0
+        images.append(bitmap_images)
+        groups += [f"{name}/bitmap/{i}" for i in range(len(rows))]
+        sources += ["bitmap"] * len(rows)
+        drawings += [None] * len(rows)
+        rendered, records = _render_unique(stroke_paths, max_per_class)
+        skipped[name] = sum(1 for r in rendered if r is None)
+        kept = [(r, d) for r, d in zip(rendered, records, strict=True) if r is not None]
+        matches = _match_bitmaps([r for r, _ in kept], bitmap_images)
+        for (image, record), row in zip(kept, matches, strict=True):
+            images.append(image[None])
+            key = record.get("key_id", f"line{len(groups)}")
+            groups.append(f"{name}/bitmap/{row}" if row is not None else f"{name}/strokes/{key}")
+            sources.append("strokes")
+            drawings.append(record["drawing"])
+        labels += [k] * (len(rows) + len(kept))
+    return Dataset(
+        classes=list(classes),
+        images=np.concatenate(images).astype(np.float32),
+        labels=np.asarray(labels, np.int32),
+        groups=np.asarray(groups),
+        sources=np.asarray(sources),
+        drawings=drawings,
+        files=files,
+        skipped=skipped,
+    )
+
+
+def _render_unique(paths: Sequence[Path], limit: int | None) -> tuple[list[np.ndarray | None], list[dict]]:
+    """Render the drawings of several stroke files, each `key_id` once (the first file wins)."""
+    seen: set[Any] = set()
+    records = []
+    for path in paths:
+        for record in load_strokes(path):
+            key = record.get("key_id")
+            if key is not None and key in seen:
+                continue
+            seen.add(key)
+            records.append(record)
+    records = records[:limit]
+    rendered: list[np.ndarray | None] = []
+    for record in records:
+        try:
+            rendered.append(rasterize_quickdraw(record["drawing"]))
+        except PreprocessError:
+            rendered.append(None)  # a degenerate drawing (a single dot): nothing to learn from
+    return rendered, records
+
+
+def _match_bitmaps(rendered: Sequence[np.ndarray], bitmaps: np.ndarray) -> list[int | None]:
+    """Return, per rendered drawing, the bitmap row that is the same drawing, or None."""
+    if len(bitmaps) < 2:
+        return [None] * len(rendered)
+    flat = bitmaps.reshape(len(bitmaps), -1)
+    out: list[int | None] = []
+    for image in rendered:
+        distance = np.abs(flat - image.reshape(1, -1)).mean(axis=1)
+        first, second = np.partition(distance, 1)[:2]
+        same = first < SAME_DRAWING_DISTANCE and first < SAME_DRAWING_MARGIN * second
+        out.append(int(np.argmin(distance)) if same else None)
+    return out
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How a dataset is split: fractions of each class's drawings, with floors for tiny classes."""
+
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    min_val: int = 2
+    min_test: int = 5
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the spec as a JSON-ready dict (recorded in metrics.json)."""
+        return {
+            "method": "per-class shuffle of whole drawings (groups) with numpy default_rng(seed), "
+            "classes in label order; test first, then validation, rest train",
+            "function": "trainer.data.split_indices",
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "min_val": self.min_val,
+            "min_test": self.min_test,
+        }
+
+
+def split_indices(
+    labels: np.ndarray, groups: np.ndarray, spec: SplitSpec, names: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split samples into train/validation/test indices, stratified by class, keeping each group together."""
+    rng = np.random.default_rng(spec.seed)
+    parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+    for k in np.unique(labels):
+        members = np.flatnonzero(labels == k)
+        unique, first, inverse = np.unique(groups[members], return_index=True, return_inverse=True)
+        order = np.argsort(first)  # groups in order of first appearance, independent of their names
+        rank = np.empty(len(unique), np.int64)
+        rank[order] = np.arange(len(unique))
+        n = len(unique)
+        if n < 3:
+            name = names[k] if names else str(k)
+            raise DataError(f"class {name!r} has {n} drawings: 3 are needed to train, validate and test")
+        n_test = int(np.clip(max(spec.min_test, round(n * spec.test_fraction)), 1, n - 2))
+        n_val = int(np.clip(max(spec.min_val, round(n * spec.val_fraction)), 1, n - n_test - 1))
+        position = np.empty(n, np.int64)
+        position[rng.permutation(n)] = np.arange(n)
+        where = position[rank[inverse]]
+        parts[2].append(members[where < n_test])
+        parts[1].append(members[(where >= n_test) & (where < n_test + n_val)])
+        parts[0].append(members[where >= n_test + n_val])
+    train, val, test = (np.sort(np.concatenate(p)) for p in parts)
+    return train, val, test
