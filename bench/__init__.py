@@ -1,0 +1,1 @@
+"""Benchmarks: the server as deployed (`python -m bench`) and the rasterizer (`python -m bench.rasterize`)."""

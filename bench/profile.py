@@ -1,0 +1,118 @@
+"""Profile the server with py-spy while a scenario runs: which functions hold the GIL, and how often.
+
+The server is one process whose Python code all runs under one GIL (the event loop in the main thread,
+rasterizing and inference on eventlet's tpool threads), so the share of GIL-holding samples per function is
+where its single core goes. py-spy samples without pausing the server (`--nonblocking`); it needs ptrace
+rights over the server process (root, or CAP_SYS_PTRACE).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+RATE_HZ = 100
+
+
+def py_spy() -> str | None:
+    """Return the py-spy executable (next to this Python, or on PATH), or None if it is not installed."""
+    local = Path(sys.executable).parent / "py-spy"
+    return str(local) if local.is_file() else shutil.which("py-spy")
+
+
+def record(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """Start sampling `pid`'s GIL holder for `seconds` into `out` (collapsed stacks); None without py-spy."""
+    executable = py_spy()
+    if executable is None:
+        return None
+    duration = str(max(1, round(seconds)))
+    command = [
+        executable, "record", "--pid", str(pid), "--rate", str(RATE_HZ), "--duration", duration,
+        "--nonblocking", "--gil", "--format", "raw", "--output", str(out),
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+# Library code that works for its caller: a sample there is charged to the first frame above it.
+HELPERS = (
+    "numpy/",
+    "json/",
+    "<frozen",
+    "cv2/",
+    "abc.py",
+    "typing.py",
+    "functools.py",
+    "contextlib.py",
+    "re/",
+)
+# Where the server's time goes, by the file of the first frame (from the top of the stack) that is no helper.
+AREAS = (
+    ("rasterizer (realtime/preprocess.py)", ("realtime/preprocess.py",)),
+    ("inference (Recognizer, LiteRT)", ("realtime/recognizer.py", "ai_edge_litert/")),
+    (
+        "live predictor: rounds, results, emits (realtime/live.py)",
+        ("realtime/live.py", "realtime/drawing.py"),
+    ),
+    ("other realtime code (handlers, transport)", ("realtime/",)),
+    ("Socket.IO and Engine.IO packets", ("socketio/", "engineio/", "flask_socketio/")),
+    ("WebSocket frames and socket I/O (eventlet)", ("eventlet/websocket.py", "eventlet/greenio/")),
+    ("thread hand-off (eventlet tpool)", ("eventlet/tpool.py", "threading.py", "queue.py")),
+    ("event loop (eventlet hub, green threads)", ("eventlet/",)),
+)
+
+
+def _name(frame: str) -> str:
+    """Shorten py-spy's `function (package/file.py:line)` to `function (file.py)`."""
+    function, _, where = frame.partition(" (")
+    return f"{function} ({where.split(':')[0].rsplit('/', 1)[-1]})" if where else function
+
+
+def _area(frames: list[str]) -> str:
+    """Name the part of the server a sample belongs to, from its stack (outermost frame first)."""
+    for frame in reversed(frames):
+        where = frame.partition(" (")[2]
+        if any(helper in where for helper in HELPERS):
+            continue
+        for area, files in AREAS:
+            if any(name in where for name in files):
+                return area
+        return f"other ({where.split(':')[0]})"
+    return "other"
+
+
+def summary(path: Path, top: int = 15) -> dict[str, Any]:
+    """Return the share of samples per area of the server, and per function on top of the stack (self)."""
+    areas: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(count)
+        areas[_area(frames)] += int(count)
+        own[_name(frames[-1])] += int(count)
+
+    def shares(counter: Counter[str], k: int | None = None) -> list[list[Any]]:
+        return [[name, round(n / max(total, 1), 4)] for name, n in counter.most_common(k)]
+
+    return {"samples": total, "rate_hz": RATE_HZ, "areas": shares(areas), "self": shares(own, top)}
+
+
+def finish(spy: subprocess.Popen[bytes], out: Path, timeout: float) -> dict[str, Any]:
+    """Wait for py-spy to write its file and summarise it (or say why there is nothing)."""
+    try:
+        _, err = spy.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        _, err = spy.communicate()
+    if not out.is_file() or spy.returncode != 0:
+        return {
+            "error": err.decode(errors="replace").strip()[-500:] or f"py-spy exited with {spy.returncode}"
+        }
+    return {"file": str(out), **summary(out)}

@@ -1,0 +1,89 @@
+"""The benchmark runs end to end (`python -m bench --quick`) and writes sane figures; no timing asserted."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.drawers import FRAME_S, merged, replay
+from tests.conftest import ROOT
+from tests.quickdraw import drawings
+
+
+def test_replay_batches_points_per_frame_at_the_given_speed() -> None:
+    """A raw drawing becomes a batch per 60 Hz frame, a stroke_end per stroke, a clear; 10× is 10× shorter."""
+    drawing = drawings("cat", "raw")[0]["drawing"]
+    steps, cycle = replay(drawing, 1.0)
+    fast, fast_cycle = replay(drawing, 10.0)
+    points = sum(len(s.points) for s in steps if s.event == "stroke_points")
+    assert [s.event for s in steps].count("stroke_end") == len(drawing)
+    assert steps[-1].event == "clear"
+    assert 0 < points <= sum(len(stroke[0]) for stroke in drawing)
+    assert sum(len(s.points) for s in fast if s.event == "stroke_points") == points
+    assert all(b.at >= a.at for a, b in itertools.pairwise(steps))
+    batches = [s.at for s in steps if s.event == "stroke_points"]
+    assert len(set(batches)) == len(batches), "at most one batch per frame"
+    assert all(abs(at / FRAME_S - round(at / FRAME_S)) < 1e-6 for at in batches)
+    assert len([s for s in fast if s.event == "stroke_points"]) < len(batches)
+    assert abs(steps[-2].at - drawing[-1][2][-1] / 1000.0) <= 2 * FRAME_S
+    assert abs(fast_cycle - cycle / 10.0) <= 2 * FRAME_S
+
+
+def test_merged_joins_point_batches_that_are_due_together() -> None:
+    """A late frame sends its due point batches as one message, and keeps stroke_end and clear apart."""
+    steps, _ = replay(drawings("fish", "raw")[0]["drawing"], 1.0)
+    events = merged(steps)
+    assert [e for e, _ in events].count("stroke_points") == len(drawings("fish", "raw")[0]["drawing"])
+    assert sum(len(p.get("points", [])) for _, p in events) == sum(len(s.points or []) for s in steps)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_the_figures(tmp_path: Path) -> None:
+    """`python -m bench --quick` measures every path against a real server and writes the JSON."""
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "targets" in done.stdout
+    results = json.loads(out.read_text())
+    assert {"machine", "server", "startup", "live", "classic", "reference", "targets"} <= results.keys()
+    assert results["machine"]["nproc"] >= 1
+    assert 0 < results["startup"]["healthy_s_median"] < 60
+    assert results["startup"]["idle_rss_mb"] > 10
+    assert [(row["name"], row["speed"]) for row in results["live"]] == [
+        ("human", 1.0),
+        ("10x", 10.0),
+        ("target", 1.0),
+        ("target", 10.0),
+    ]
+    for row in results["live"]:
+        assert row["drawers"] == (3 if row["name"] == "target" else 2)
+        assert row["connect_failures"] == []
+        assert row["updates"] > 0
+        assert 0 < row["predictions"] <= row["updates"]
+        assert row["uncovered"] == 0, "every update is covered by a prediction"
+        assert row["errors"] == {}
+        assert row["latency_ms"]["n"] == row["updates"]
+        assert 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["p99"] <= row["latency_ms"]["max"]
+        assert 0 <= row["coalesced_share"] < 1
+        assert row["server_cpu_s"] > 0 and row["server_cpu_ms_per_prediction"] > 0
+        assert row["server_rss_mb"] > 10
+    (post,) = results["classic"]
+    assert post["requests"] > 0 and post["status"] == {"ok": post["requests"]}
+    reference = results["reference"]
+    assert reference["litert_single_us"]["median_us"] > 0
+    assert reference["rasterize_real_drawing_us"]["median_us"] > 0
+    assert reference["keras"] is None and reference["keras_skipped"]
+    assert all({"target", "value", "limit", "met"} <= check.keys() for check in results["targets"])
+    assert len(results["targets"]) == 10
