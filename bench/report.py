@@ -304,7 +304,7 @@ def _reference_rows(report: dict[str, Any]) -> list[str]:
     busy = "" if other is None else f", other processes busy {100 * other:.0f}% of a core meanwhile"
     lines = [f"reference costs (median{busy})"] + [f"  {name:42s} {us:10,.1f} µs" for name, us in rows]
     batches = ", ".join(f"{b}: {us:,.0f}" for b, us in ref["litert_batch_us"].items())
-    lines.append(f"  LiteRT µs per call by batch size (the server pads to a power of two): {batches}")
+    lines.append(f"  LiteRT µs per call by batch size: {batches}")
     if keras:
         times = _f(report["keras_predict_vs_live_cpu_per_guess"])
         lines.append(f"  Keras predict ÷ live server CPU per guess (target run): {times}×")

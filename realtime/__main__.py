@@ -96,13 +96,27 @@ def main(argv: list[str] | None = None) -> None:
     log.info("serving on http://%s:%d", args.host, args.port)
     if args.async_mode == "threading":
         # Werkzeug's server is the threading mode's only WebSocket-capable server; eventlet is for production.
-        options: dict[str, Any] = {"allow_unsafe_werkzeug": True}
+        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
     else:
-        # Each WebSocket holds one of eventlet's request slots for its lifetime (1024 by default): leave
-        # room for page loads and long-polling requests when the server is full of live connections.
-        # debug=False: eventlet's default sends the traceback of a failed request to the client.
-        options = {"max_size": connections + SPARE_FILES, "debug": False}
-    socketio.run(app, host=args.host, port=args.port, **options)
+        serve_eventlet(app, args.host, args.port, max_size=connections + SPARE_FILES)
+
+
+def serve_eventlet(app: Any, host: str, port: int, max_size: int) -> None:
+    """Serve the app with eventlet's production WSGI server, sending each reply without delay."""
+    import socket
+
+    import eventlet
+    import eventlet.wsgi
+
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = eventlet.listen(address, family)
+    # Predictions are small writes: without TCP_NODELAY (inherited by accepted sockets), Nagle's
+    # algorithm holds one back until the client's delayed ACK, up to 40 ms (bench/RESULTS.md).
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # Each WebSocket holds one of eventlet's request slots for its lifetime (1024 by default): `max_size`
+    # leaves room for page loads and long-polling requests when the server is full of live connections.
+    # debug=False: eventlet's default sends the traceback of a failed request to the client.
+    eventlet.wsgi.server(listener, app, max_size=max_size, debug=False, log_output=False)
 
 
 if __name__ == "__main__":
