@@ -59,16 +59,17 @@ class Dataset:
 
 def find_bitmap_file(folder: Path, name: str) -> Path | None:
     """Return the bitmap file of class `name` in `folder` (official or compact name), if any."""
-    for pattern in BITMAP_NAMES:
-        path = folder / pattern.format(c=name)
-        if path.is_file():
-            return path
-    return None
+    return _first_file(folder, BITMAP_NAMES, name)
 
 
 def find_stroke_file(folder: Path, name: str) -> Path | None:
     """Return the ndjson stroke file of class `name` in `folder`, if any."""
-    for pattern in STROKE_NAMES:
+    return _first_file(folder, STROKE_NAMES, name)
+
+
+def _first_file(folder: Path, patterns: Sequence[str], name: str) -> Path | None:
+    """Return the first existing file among `patterns` (formatted with the class name) in `folder`."""
+    for pattern in patterns:
         path = folder / pattern.format(c=name)
         if path.is_file():
             return path
