@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +10,6 @@ import numpy as np
 from realtime import preprocess
 
 MAX_SEQ = 2**53 - 1  # the largest integer a JavaScript client can count to exactly
-PNG_DATA_URL_PREFIX = "data:image/png;base64,"
-PNG_HEADER_CHARS = 44  # base64 characters of a PNG's first 33 bytes: its signature and IHDR chunk
 
 
 class ProtocolError(ValueError):
@@ -153,31 +149,6 @@ def parse_strokes(value: Any, limits: Limits) -> list[np.ndarray]:
     strokes = [_checked_coordinates(s, f"stroke {i}") for i, s in enumerate(strokes)]
     Ink.of(strokes).check(limits)
     return strokes
-
-
-def declared_size(url: Any) -> tuple[int, int]:
-    """Return the (width, height) a PNG data URL's header declares, undecoded; (0, 0) if unreadable."""
-    if not isinstance(url, str) or not url.startswith(PNG_DATA_URL_PREFIX):
-        return 0, 0
-    start = len(PNG_DATA_URL_PREFIX)
-    try:
-        return preprocess.png_size(base64.b64decode(url[start : start + PNG_HEADER_CHARS], validate=True))
-    except (binascii.Error, ValueError):  # not base64, or not a PNG (PreprocessError): decoding says which
-        return 0, 0
-
-
-def decode_canvas(url: Any, max_bytes: int, max_side: int) -> np.ndarray:
-    """Decode a canvas PNG data URL to the model's 28×28 bitmap, refusing sides over `max_side` unread.
-
-    The rasterizer's own cap is 4096 pixels a side, and decoding and placing an image that large takes
-    seconds; the side is read from the PNG's header before any pixel is. Raises PreprocessError.
-    """
-    width, height = declared_size(url)
-    if width > max_side or height > max_side:
-        raise preprocess.PreprocessError(
-            "image_too_large", f"the image is {width}×{height}; at most {max_side}×{max_side}"
-        )
-    return preprocess.data_url_to_bitmap(url, max_bytes)
 
 
 # A drawing as the predictor renders it: the bitmap of a snapshot image, or strokes as tuples of

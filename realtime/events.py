@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from socketio import Server
 from socketio.exceptions import ConnectionRefusedError
 
@@ -20,7 +21,6 @@ from realtime import preprocess
 from realtime.drawing import (
     Drawing,
     ProtocolError,
-    decode_canvas,
     parse_payload,
     parse_points,
     parse_seq,
@@ -77,8 +77,13 @@ def register(
 
         return decorator
 
-    def update(sid: str, args: tuple[Any, ...], change: Callable[[Drawing, dict[str, Any]], None]) -> None:
-        """Run one drawing update: payload and seq checks, the change, then a prediction."""
+    def update(
+        sid: str,
+        args: tuple[Any, ...],
+        change: Callable[[Drawing, Any], None],
+        prepare: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        """Run one drawing update: payload and seq checks, `prepare` (unlocked), the change, a prediction."""
         session = live.get(sid)
         if session is None:
             return
@@ -86,8 +91,9 @@ def register(
         try:
             payload = parse_payload(args)
             seq = parse_seq(payload, session.last_seq)
+            value = payload if prepare is None else prepare(payload)
             with live.lock:
-                change(session.drawing, payload)
+                change(session.drawing, value)
                 live.accept(session, seq)
         except ProtocolError as exc:
             error(sid, exc.code, exc.message, exc.seq if seq is None else seq)
@@ -141,28 +147,23 @@ def register(
     @on("snapshot")
     def snapshot(sid: str, *args: Any) -> None:
         """Replace the drawing with a canvas image: `{seq, image: "data:image/png;base64,..."}`."""
-        session = live.get(sid)
-        if session is None:
-            return
-        seq = None
+        update(sid, args, lambda drawing, bitmap: drawing.set_image(bitmap), decode_snapshot)
+
+    def decode_snapshot(payload: dict[str, Any]) -> np.ndarray | None:
+        """Decode a snapshot's image to the model's 28×28 (None: a blank canvas); refuse bad images."""
         try:
-            payload = parse_payload(args)
-            seq = parse_seq(payload, session.last_seq)
-            try:
-                # Decoding takes milliseconds: off the event loop. This connection's next messages wait
-                # (its handlers run in order), other connections do not.
-                bitmap = run_blocking(
-                    decode_canvas, payload.get("image"), limits["max_image_bytes"], limits["max_image_side"]
-                )
-            except preprocess.PreprocessError as exc:
-                if exc.code not in ("empty_drawing", "too_small"):
-                    raise ProtocolError(exc.code, exc.message) from exc
-                bitmap = None  # a blank canvas: nothing to recognise
-            with live.lock:
-                session.drawing.set_image(bitmap)
-                live.accept(session, seq)
-        except ProtocolError as exc:
-            error(sid, exc.code, exc.message, exc.seq if seq is None else seq)
+            # Decoding takes milliseconds: off the event loop. This connection's next messages wait
+            # (its handlers run in order), other connections do not.
+            return run_blocking(
+                preprocess.data_url_to_bitmap,
+                payload.get("image"),
+                limits["max_image_bytes"],
+                limits["max_image_side"],
+            )
+        except preprocess.PreprocessError as exc:
+            if exc.code in ("empty_drawing", "too_small"):
+                return None  # a blank canvas: nothing to recognise
+            raise ProtocolError(exc.code, exc.message) from exc
 
     @on("options")
     def options(sid: str, *args: Any) -> None:

@@ -99,14 +99,6 @@ def normalize_strokes(strokes: Sequence[Any]) -> list[np.ndarray]:
     return _pieces(*_simplify(xy, counts, *_frame(xy)))
 
 
-def render_normalized(strokes: Sequence[np.ndarray]) -> np.ndarray:
-    """Render normalised strokes (0–255 space) centred in the dataset's 28×28 geometry."""
-    points = np.concatenate(strokes)
-    canvas = np.zeros((_FINE, _FINE), np.uint8)
-    _draw(canvas, points, [len(s) for s in strokes], _offset(points))
-    return _downsample(canvas)
-
-
 def rasterize_strokes(strokes: Sequence[Any]) -> np.ndarray:
     """Render strokes in canvas coordinates ([x, y] or [x, y, t] points) to a float32 28×28 in [0, 1]."""
     xy, counts = _stacked(_validated(strokes))
@@ -249,8 +241,15 @@ def _downsample(canvas: np.ndarray) -> np.ndarray:
 # --- images ----------------------------------------------------------------------------------------
 
 
-def decode_png_data_url(url: Any, max_bytes: int = MAX_PNG_BYTES) -> np.ndarray:
-    """Decode a PNG data URL safely into a uint8 ink image (H, W): 255 is ink, 0 is paper."""
+def decode_png_data_url(
+    url: Any, max_bytes: int = MAX_PNG_BYTES, max_side: int = MAX_IMAGE_SIDE
+) -> np.ndarray:
+    """Decode a PNG data URL safely into a uint8 ink image (H, W): 255 is ink, 0 is paper.
+
+    The byte size and the header's width and height are checked before any pixel is decoded; sides are
+    capped at `max_side` (at most MAX_IMAGE_SIDE: placing a 4096² image takes seconds).
+    """
+    max_side = min(max_side, MAX_IMAGE_SIDE)
     if not isinstance(url, str):
         raise PreprocessError("bad_data_url", "the image must be a data URL string")
     if not url.startswith(_DATA_URL_PREFIX):
@@ -262,9 +261,9 @@ def decode_png_data_url(url: Any, max_bytes: int = MAX_PNG_BYTES) -> np.ndarray:
     except (binascii.Error, ValueError) as exc:
         raise PreprocessError("bad_data_url", "the data URL is not valid base64") from exc
     width, height = png_size(data)
-    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+    if width > max_side or height > max_side:
         raise PreprocessError(
-            "image_too_large", f"the image is {width}×{height}; at most {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE}"
+            "image_too_large", f"the image is {width}×{height}; at most {max_side}×{max_side}"
         )
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
@@ -344,9 +343,11 @@ def _brush_width(inside: np.ndarray) -> float:
     return float(2.0 * np.median(values) - 1.0) if len(values) else 1.0
 
 
-def data_url_to_bitmap(url: Any, max_bytes: int = MAX_PNG_BYTES) -> np.ndarray:
+def data_url_to_bitmap(
+    url: Any, max_bytes: int = MAX_PNG_BYTES, max_side: int = MAX_IMAGE_SIDE
+) -> np.ndarray:
     """Decode a canvas PNG data URL and place it in the dataset's geometry: float32 28×28 in [0, 1]."""
-    return image_to_bitmap(decode_png_data_url(url, max_bytes))
+    return image_to_bitmap(decode_png_data_url(url, max_bytes, max_side))
 
 
 def bitmap_to_png_data_url(bitmap: np.ndarray) -> str:

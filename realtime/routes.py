@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from werkzeug.exceptions import HTTPException
 
 from realtime import preprocess
-from realtime.drawing import ProtocolError, decode_canvas, parse_strokes
+from realtime.drawing import ProtocolError, parse_strokes
 from realtime.live import Model, ranked
 
 bp = Blueprint("pages", __name__)
@@ -68,7 +68,7 @@ def predict_page() -> str | tuple[str, int]:
         bitmap, probabilities = state.run_blocking(
             _classify,
             state.model,
-            decode_canvas,
+            preprocess.data_url_to_bitmap,
             request.form.get("url"),
             current_app.config["MAX_IMAGE_BYTES"],
             current_app.config["MAX_IMAGE_SIDE"],
@@ -99,7 +99,7 @@ def predict_api() -> Response | tuple[Response, int]:
             )
         else:
             make_bitmap, args = (
-                decode_canvas,
+                preprocess.data_url_to_bitmap,
                 (data["image"], current_app.config["MAX_IMAGE_BYTES"], current_app.config["MAX_IMAGE_SIDE"]),
             )
         _, probabilities = state.run_blocking(_classify, state.model, make_bitmap, *args)

@@ -232,3 +232,13 @@ def test_any_bytes_give_a_bitmap_or_a_typed_error(data: bytes, with_signature: b
     if with_signature:
         data = b"\x89PNG\r\n\x1a\n" + data
     assert_bitmap_or_typed_error(preprocess.data_url_to_bitmap, data_url(data))
+
+
+def test_a_lower_side_cap_is_checked_before_decoding() -> None:
+    url = data_url(png_with_header(2000, 10))  # pixels missing: only the header check can answer
+    with pytest.raises(PreprocessError) as error:
+        preprocess.data_url_to_bitmap(url, max_side=1024)
+    assert error.value.code == "image_too_large"
+    with pytest.raises(PreprocessError) as error:
+        preprocess.data_url_to_bitmap(url, max_side=10_000)  # 2000 is within the cap: decoding fails
+    assert error.value.code == "not_png"
