@@ -1,6 +1,8 @@
 """Benchmark the rasterizer: strokes → 28×28 and PNG data URL → 28×28, in microseconds per drawing.
 
 Run: `.venv/bin/python -m bench.rasterize` (from the repo root). Prints a table; `--json PATH` also writes it.
+The strokes case takes (N, 2) arrays, as the server holds a drawing; the `lists` case adds the conversion
+of JSON-style nested lists, which the server does once per message when the points arrive.
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     drawing = reference_drawing()
+    arrays = [np.array(stroke) for stroke in drawing]  # how the server holds strokes (parsed on arrival)
     url = canvas_png_data_url(drawing, brush=8)
     results = {
-        "strokes_20x500_to_28x28": per_call_us(lambda: preprocess.rasterize_strokes(drawing)),
+        "strokes_20x500_to_28x28": per_call_us(lambda: preprocess.rasterize_strokes(arrays)),
+        "strokes_20x500_lists_to_28x28": per_call_us(lambda: preprocess.rasterize_strokes(drawing)),
         "png_400px_data_url_to_28x28": per_call_us(lambda: preprocess.data_url_to_bitmap(url), number=50),
     }
     print(f"{'case':32s} {'median µs':>10s} {'best µs':>10s}")

@@ -32,10 +32,12 @@ LINE_DIAMETER = 16
 PADDING = 16
 CANVAS = int(BOX) + 2 * PADDING + LINE_DIAMETER  # 304 units, drawn at one pixel per unit
 RDP_EPSILON = 2.0
-# Supersampled canvas: a whole multiple of 28 (so the area downsample is an exact box filter), with the
-# line diameter rounded to whole fine pixels. 14× gives 392 px for 304 units: 16 units ≈ 20.6 px.
-_FINE = SIDE * 14
-_FINE_LINE = 20
+# Supersampled canvas: a whole multiple of 28, so the area downsample is an exact box filter. OpenCV draws
+# a thick line as a band `thickness` px wide with a disc of whole-pixel radius round(thickness / 2) at each
+# joint, so the line diameter comes in whole pixels. 6× (168 px for 304 units, 16 units ≈ 8.8 px) with
+# thickness 8 matches Google's bitmaps as closely as 14× does (bench/RESULTS.md) for a third of the pixels.
+_FINE = SIDE * 6
+_FINE_LINE = 8
 _SHIFT = 4  # fractional bits of OpenCV's fixed-point coordinates
 
 MAX_STROKES = 512
@@ -102,10 +104,7 @@ def normalize_strokes(strokes: Sequence[Any]) -> list[np.ndarray]:
 def rasterize_strokes(strokes: Sequence[Any]) -> np.ndarray:
     """Render strokes in canvas coordinates ([x, y] or [x, y, t] points) to a float32 28×28 in [0, 1]."""
     xy, counts = _stacked(_validated(strokes))
-    points, counts = _simplify(xy, counts, *_frame(xy))
-    canvas = np.zeros((_FINE, _FINE), np.uint8)
-    _draw(canvas, points, counts, _offset(points))
-    return _downsample(canvas)
+    return _render(*_simplify(xy, counts, *_frame(xy)))
 
 
 def rasterize_quickdraw(drawing: Any) -> np.ndarray:
@@ -121,7 +120,8 @@ def _as_points(stroke: Any, index: int) -> np.ndarray:
         raise PreprocessError("bad_points", f"stroke {index}: points must be [x, y] pairs") from exc
     if array.dtype.kind not in "iuf":
         raise PreprocessError("bad_points", f"stroke {index}: coordinates must be numbers")
-    if array.ndim != 2 or array.shape[1] not in (2, 3) or array.shape[0] == 0:
+    shape = array.shape
+    if len(shape) != 2 or shape[1] not in (2, 3) or shape[0] == 0:
         raise PreprocessError("bad_points", f"stroke {index} must hold at least one [x, y] point")
     return array
 
@@ -137,7 +137,7 @@ def _validated(strokes: Sequence[Any]) -> list[np.ndarray]:
     total = 0
     arrays = []
     for i, stroke in enumerate(strokes):
-        if not isinstance(stroke, list | tuple | np.ndarray):
+        if not isinstance(stroke, _STROKE_TYPES):
             raise PreprocessError("bad_points", f"stroke {i} must be a list of [x, y] points")
         total += len(stroke)
         if total > MAX_POINTS:
@@ -146,95 +146,105 @@ def _validated(strokes: Sequence[Any]) -> list[np.ndarray]:
     return arrays
 
 
-def _stacked(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+_STROKE_TYPES = (list, tuple, np.ndarray)
+
+
+def _stacked(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Stack strokes' [x, y] points into one new float64 (N, 2) array, with the points per stroke."""
     xy = np.concatenate([a if a.shape[1] == 2 else a[:, :2] for a in arrays], dtype=np.float64)
-    return xy, [len(a) for a in arrays]
+    return xy, np.fromiter(map(len, arrays), np.int64, len(arrays))
 
 
-def _frame(xy: np.ndarray) -> tuple[np.ndarray, float]:
-    """Return the (low corner, scale) that align a drawing to the top-left and scale it to 0–255."""
+def _frame(xy: np.ndarray) -> tuple[float, float, float]:
+    """Return the (left, top, scale) that align a drawing to the top-left and scale it to 0–255."""
     x, y = xy[:, 0], xy[:, 1]
-    low = np.array((x.min(), y.min()))
-    high = np.array((x.max(), y.max()))
-    if not (np.isfinite(low).all() and np.isfinite(high).all()):
-        raise PreprocessError("bad_points", "coordinates must be finite numbers")
-    if max(-low.min(), high.max()) > MAX_COORDINATE:
+    left, right, top, bottom = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+    # These comparisons refuse NaN (every comparison with it is false), infinities and absurd values.
+    low, high = -MAX_COORDINATE, MAX_COORDINATE
+    if not (left >= low and top >= low and right <= high and bottom <= high):
+        if not np.isfinite(xy).all():
+            raise PreprocessError("bad_points", "coordinates must be finite numbers")
         raise PreprocessError("bad_points", f"coordinates must lie within ±{MAX_COORDINATE:g}")
-    extent = float((high - low).max())
+    extent = max(right - left, bottom - top)
     if extent <= 0.0:
         raise PreprocessError("too_small", "the drawing is a single point: draw a line")
-    return low, 255.0 / extent
+    return left, top, 255.0 / extent
 
 
 def _simplify(
-    xy: np.ndarray, counts: list[int], low: np.ndarray, scale: float
+    xy: np.ndarray, counts: np.ndarray, left: float, top: float, scale: float
 ) -> tuple[np.ndarray, list[int]]:
     """Normalise stacked strokes (in place) into whole 0–255 units: (M, 2) points and points per stroke."""
-    xy -= low
+    xy -= (left, top)
     xy *= scale
-    resampled, samples = _resample(xy, counts)
+    resampled, ends = _resample(xy, counts)
     out = []
-    for stroke in _pieces(resampled, samples):
-        if len(stroke) > 2:
-            stroke = cv2.approxPolyDP(stroke, RDP_EPSILON, False)
-        elif len(stroke) == 1:  # a dot is a zero-length line, whose round cap OpenCV then draws
-            stroke = np.repeat(stroke, 2, axis=0)
-        out.append(stroke)
-    return np.concatenate(out).reshape(-1, 2).round(), [len(s) for s in out]
+    start = 0
+    for end in ends.tolist():
+        n = end - start
+        if n > 2:
+            out.append(cv2.approxPolyDP(resampled[start:end], RDP_EPSILON, False))
+        else:  # a dot is a zero-length line, whose round cap OpenCV then draws
+            out.append(resampled[start:end] if n == 2 else resampled[[start, start]])
+        start = end
+    points = np.concatenate(out).reshape(-1, 2)
+    return np.rint(points, out=points), [len(s) for s in out]
 
 
-def _resample(xy: np.ndarray, counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _resample(xy: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Resample every stroke at 1-unit arc-length spacing, keeping its end points (all strokes at once).
 
     Each stroke is laid on one global arc-length axis starting at a whole number, so its samples are
     simply the whole numbers of its span. Returns float32 points shaped (M, 1, 2), as OpenCV's polygon
-    functions take them, and the number of samples per stroke.
+    functions take them, and where each stroke's samples end.
     """
     ends = np.cumsum(counts)
-    starts = ends - counts
-    steps = np.hypot(*np.diff(xy, axis=0).T)
-    steps[ends[:-1] - 1] = 0.0
-    arc = np.zeros(len(xy))
+    x, y = xy[:, 0], xy[:, 1]
+    steps = np.hypot(x[1:] - x[:-1], y[1:] - y[:-1])
+    steps[ends[:-1] - 1] = 0.0  # no line between one stroke's end and the next one's start
+    arc = np.empty(len(xy))
+    arc[0] = 0.0
     np.cumsum(steps, out=arc[1:])
-    length = arc[ends - 1] - arc[starts]
-    if length.sum() > MAX_INK:
+    if arc[-1] > MAX_INK:  # the strokes' total length: the axis skips the gaps between strokes
         raise PreprocessError(
             "too_much_ink", f"the strokes may be at most {MAX_INK} units long in all (at 256×256)"
         )
-    samples = np.ceil(length).astype(np.int64) + 1  # at 0, 1, ... below the length, then the end itself
-    first = np.cumsum(samples) - samples  # where each stroke's samples begin on the global axis
-    knots = arc + np.repeat(first - arc[starts], counts)
-    at = np.arange(int(first[-1] + samples[-1]), dtype=np.float64)
-    out = np.empty((len(at), 1, 2), np.float32)
-    out[:, 0, 0] = np.interp(at, knots, xy[:, 0])
-    out[:, 0, 1] = np.interp(at, knots, xy[:, 1])
-    out[first + samples - 1, 0] = xy[ends - 1]  # the last sample of each stroke is its end point
-    return out, samples
+    start_arc = arc[ends - counts]
+    # Samples at 0, 1, ... below each stroke's length, then at its end.
+    samples = np.ceil(arc[ends - 1] - start_arc).astype(np.int64) + 1
+    sample_ends = np.cumsum(samples)
+    knots = arc + np.repeat(sample_ends - samples - start_arc, counts)
+    # x + iy: one interpolation (one search per sample) for both coordinates.
+    path = np.interp(np.arange(int(sample_ends[-1]), dtype=np.float64), knots, x + 1j * y)
+    path[sample_ends - 1] = x[ends - 1] + 1j * y[ends - 1]  # each stroke's last sample is its end point
+    return path.view(np.float64).astype(np.float32).reshape(-1, 1, 2), sample_ends
 
 
 def _pieces(points: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
     """Split concatenated strokes back into one view per stroke (cheaper than np.split)."""
-    ends = np.cumsum(counts).tolist()
-    return [points[end - n : end] for n, end in zip(counts, ends, strict=True)]
+    out = []
+    start = 0
+    for n in counts:
+        out.append(points[start : start + n])
+        start += n
+    return out
 
 
-def _offset(points: np.ndarray) -> np.ndarray:
-    """Return the shift that centres normalised points' bounding box in the padded 304-unit canvas."""
-    high = np.array((points[:, 0].max(), points[:, 1].max()))
-    return (BOX - high) / 2.0 + (PADDING + LINE_DIAMETER / 2.0)
+def _render(points: np.ndarray, counts: list[int]) -> np.ndarray:
+    """Draw normalised strokes, centred, with round caps and joins: float32 28×28 in [0, 1].
 
-
-def _draw(canvas: np.ndarray, points: np.ndarray, counts: list[int], offset: np.ndarray) -> None:
-    """Draw normalised strokes on the supersampled canvas, with round caps and joins."""
-    fixed = ((points + offset) * (_FINE / CANVAS * (1 << _SHIFT)) + 0.5).astype(np.int32)
+    Pixel centres: OpenCV puts fine pixel i's centre at coordinate i, the dataset's renderer at i + 0.5
+    (a pixel spans [i, i + 1)), hence the half-pixel shift.
+    """
+    offset_x = (BOX - float(points[:, 0].max())) / 2.0 + PADDING + LINE_DIAMETER / 2.0
+    offset_y = (BOX - float(points[:, 1].max())) / 2.0 + PADDING + LINE_DIAMETER / 2.0
+    to_fine = _FINE / CANVAS * (1 << _SHIFT)
+    # Fixed point, rounded: + 0.5 then truncation (every coordinate is positive here).
+    shift = (offset_x * to_fine - (1 << _SHIFT) / 2.0 + 0.5, offset_y * to_fine - (1 << _SHIFT) / 2.0 + 0.5)
+    fixed = (points * to_fine + shift).astype(np.int32)
+    canvas = np.zeros((_FINE, _FINE), np.uint8)
     cv2.polylines(canvas, _pieces(fixed, counts), False, 255, _FINE_LINE, cv2.LINE_8, _SHIFT)
-
-
-def _downsample(canvas: np.ndarray) -> np.ndarray:
-    """Area-average the supersampled canvas down to a float32 28×28 in [0, 1]."""
-    half = cv2.resize(canvas, (_FINE // 2, _FINE // 2), interpolation=cv2.INTER_AREA)
-    small = cv2.resize(half, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(canvas, (SIDE, SIDE), interpolation=cv2.INTER_AREA)  # a box filter: 6 divides 168
     return small.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
