@@ -151,17 +151,23 @@ def parse_strokes(value: Any, limits: Limits) -> list[np.ndarray]:
     return strokes
 
 
-# A drawing as the predictor renders it: the bitmap of a snapshot image, or strokes as tuples of
-# point chunks. Arrays are never modified once stored, so a snapshot is safe to read on another thread.
-Snapshot = np.ndarray | tuple[tuple[np.ndarray, ...], ...]
+# A drawing as the predictor renders it: the bitmap of a snapshot image, or (points, points per stroke).
+# Stored points are never modified, so a snapshot is safe to read on another thread.
+Snapshot = np.ndarray | tuple[np.ndarray, tuple[int, ...]]
 
 
 class Drawing:
-    """The strokes of one connection's drawing (or the bitmap of its last snapshot image), within limits."""
+    """The strokes of one connection's drawing (or the bitmap of its last snapshot image), within limits.
+
+    All points live in one (capacity, 2) buffer, stroke after stroke, grown by doubling: appending costs
+    no copy of the drawing, and a snapshot is a view of the points so far. Points a snapshot may see are
+    never overwritten: removing points (undo, clear) starts a new buffer.
+    """
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._strokes: list[list[np.ndarray]] = []  # each stroke: the point chunks it arrived in
+        self._xy = np.empty((0, 2))
+        self._counts: list[int] = []  # points per stroke
         self._open = False  # whether the last stroke still takes points
         self._image: np.ndarray | None = None
         self._ink = Ink()
@@ -171,17 +177,25 @@ class Drawing:
     @property
     def strokes(self) -> int:
         """Return how many strokes the drawing has."""
-        return len(self._strokes)
+        return len(self._counts)
 
     def _changed(self) -> None:
         """Record a change of content."""
         self.version += 1
 
+    def _stroke_arrays(self) -> list[np.ndarray]:
+        """Return each stroke's points (views of the buffer)."""
+        out, start = [], 0
+        for n in self._counts:
+            out.append(self._xy[start : start + n])
+            start += n
+        return out
+
     def add_points(self, points: np.ndarray) -> None:
         """Append points to the open stroke, opening a new stroke if none is open."""
         fresh = self._image is not None  # strokes after a snapshot image start a new drawing
         opening = fresh or not self._open
-        if opening and (0 if fresh else len(self._strokes)) >= self.limits.max_strokes:
+        if opening and (0 if fresh else len(self._counts)) >= self.limits.max_strokes:
             raise ProtocolError(
                 "too_many_strokes", f"a drawing may have at most {self.limits.max_strokes} strokes"
             )
@@ -189,31 +203,36 @@ class Drawing:
             raise ProtocolError(
                 "too_many_points", f"a drawing may have at most {self.limits.max_points} points"
             )
-        tail = None if opening else self._strokes[-1][-1][-1]
+        tail = None if opening else self._xy[self.points - 1]
         ink = (Ink() if fresh else self._ink).plus(points, tail).check(self.limits)
         if fresh:
             self.clear()
+        end = self.points + len(points)
+        if end > len(self._xy):
+            grown = np.empty((max(end, 2 * len(self._xy), 64), 2))
+            grown[: self.points] = self._xy[: self.points]
+            self._xy = grown
+        self._xy[self.points : end] = points
         if opening:
-            self._strokes.append([])
+            self._counts.append(0)
             self._open = True
-        self._strokes[-1].append(points)
+        self._counts[-1] += len(points)
         self._ink = ink
-        self.points += len(points)
+        self.points = end
         self._changed()
 
     def end_stroke(self) -> None:
         """Close the open stroke, if any (what the model sees does not change)."""
-        if self._open:
-            self._strokes[-1] = [np.concatenate(self._strokes[-1])]
-            self._open = False
+        self._open = False
 
     def undo(self) -> None:
         """Remove the last stroke (open or not), or the snapshot image."""
         if self._image is not None:
             self._image = None
-        elif self._strokes:
-            self.points -= sum(len(chunk) for chunk in self._strokes.pop())
-            self._ink = Ink.of([np.concatenate(chunks) for chunks in self._strokes])
+        elif self._counts:
+            self.points -= self._counts.pop()
+            self._xy = self._xy[: self.points].copy()  # a new buffer: snapshots keep the old one
+            self._ink = Ink.of(self._stroke_arrays())
         else:
             return
         self._open = False
@@ -221,7 +240,8 @@ class Drawing:
 
     def clear(self) -> None:
         """Remove everything."""
-        self._strokes = []
+        self._xy = np.empty((0, 2))
+        self._counts = []
         self._open = False
         self._image = None
         self._ink = Ink()
@@ -231,9 +251,10 @@ class Drawing:
     def replace(self, strokes: list[np.ndarray]) -> None:
         """Replace the drawing with complete strokes (checked by `parse_strokes`); none is left open."""
         self.clear()
-        self._strokes = [[stroke] for stroke in strokes]
+        self._xy = np.concatenate(strokes) if strokes else np.empty((0, 2))
+        self._counts = [len(stroke) for stroke in strokes]
         self._ink = Ink.of(strokes)
-        self.points = sum(len(stroke) for stroke in strokes)
+        self.points = len(self._xy)
 
     def set_image(self, bitmap: np.ndarray | None) -> None:
         """Replace the drawing with a snapshot image's 28×28 bitmap (None: a blank image)."""
@@ -244,16 +265,15 @@ class Drawing:
         """Return the current content in a form that later updates cannot change."""
         if self._image is not None:
             return self._image
-        return tuple(tuple(chunks) for chunks in self._strokes)
+        return self._xy[: self.points], tuple(self._counts)
 
 
 def render(snapshot: Snapshot) -> np.ndarray | None:
     """Rasterize a snapshot to the model's 28×28 bitmap; None when there is nothing to recognise yet."""
     if isinstance(snapshot, np.ndarray):
         return snapshot
-    strokes = [chunks[0] if len(chunks) == 1 else np.concatenate(chunks) for chunks in snapshot]
     try:
-        return preprocess.rasterize_strokes(strokes)
+        return preprocess.rasterize_points(*snapshot)
     except preprocess.PreprocessError as exc:
         if exc.code in ("empty_drawing", "too_small"):
             return None

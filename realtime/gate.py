@@ -140,12 +140,15 @@ class Gate:
             self._drop(sid, limiter, size)
             return
         try:
-            decode(self.server.packet_class, data)
+            decoded = decode(self.server.packet_class, data)
         except ProtocolError as exc:
             if sid is not None:
                 self.report(sid, exc.code, exc.message)
         else:
-            self._dispatch(eio_sid, data)
+            if decoded.packet_type == packet.EVENT:  # already decoded: skip the dispatcher's second parse
+                self.server._handle_event(eio_sid, decoded.namespace, decoded.id, decoded.data)
+            else:
+                self._dispatch(eio_sid, data)
         self.server.sleep(0)  # let other connections in between this connection's packets
 
     def disconnect(self, eio_sid: str, reason: Any = None) -> None:

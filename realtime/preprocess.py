@@ -107,6 +107,23 @@ def rasterize_strokes(strokes: Sequence[Any]) -> np.ndarray:
     return _render(*_simplify(xy, counts, *_frame(xy)))
 
 
+def rasterize_points(xy: np.ndarray, counts: Sequence[int]) -> np.ndarray:
+    """Render one (N, 2) array of canvas points, stroke after stroke, given each stroke's point count."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if not isinstance(xy, np.ndarray) or xy.ndim != 2 or xy.shape[1] != 2 or xy.dtype.kind not in "iuf":
+        raise PreprocessError("bad_points", "points must be an (N, 2) numeric array")
+    if len(counts) == 0:
+        raise PreprocessError("empty_drawing", "the drawing is empty")
+    if len(counts) > MAX_STROKES:
+        raise PreprocessError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
+    if len(xy) > MAX_POINTS:
+        raise PreprocessError("too_many_points", f"a drawing may have at most {MAX_POINTS} points")
+    if counts.ndim != 1 or counts.min() < 1 or counts.sum() != len(xy):
+        raise PreprocessError("bad_strokes", "every stroke needs at least one point, and all points a stroke")
+    xy = xy.astype(np.float64)  # a copy: the steps below work in place
+    return _render(*_simplify(xy, counts, *_frame(xy)))
+
+
 def rasterize_quickdraw(drawing: Any) -> np.ndarray:
     """Render a Quick, Draw! drawing (`[[xs], [ys](, [ts])]` per stroke) to a float32 28×28 in [0, 1]."""
     return rasterize_strokes(strokes_from_quickdraw(drawing))

@@ -62,6 +62,28 @@ def test_timestamps_and_arrays_are_accepted() -> None:
     expected = preprocess.rasterize_quickdraw(item.raw)
     np.testing.assert_allclose(preprocess.rasterize_strokes(with_time), expected)
     np.testing.assert_allclose(preprocess.rasterize_strokes(as_arrays), expected)
+    stacked = np.concatenate(as_arrays)
+    np.testing.assert_allclose(preprocess.rasterize_points(stacked, [len(s) for s in as_arrays]), expected)
+
+
+@pytest.mark.parametrize(
+    ("xy", "counts", "code"),
+    [
+        (np.zeros((0, 2)), [], "empty_drawing"),
+        (np.zeros((3, 2)), [2], "bad_strokes"),  # a point in no stroke
+        (np.zeros((3, 2)), [3, 0], "bad_strokes"),  # an empty stroke
+        (np.zeros((3, 3)), [3], "bad_points"),
+        (np.array([[0.0, 0.0], [np.nan, 1.0]]), [2], "bad_points"),
+        (np.array([[0.0, 0.0], [2e6, 1.0]]), [2], "bad_points"),
+        (np.array([[5.0, 5.0], [5.0, 5.0]]), [1, 1], "too_small"),
+        (np.zeros((preprocess.MAX_POINTS + 1, 2)), [preprocess.MAX_POINTS + 1], "too_many_points"),
+        (np.zeros((600, 2)), [1] * 600, "too_many_strokes"),
+    ],
+)
+def test_bad_point_arrays_raise_typed_errors(xy: np.ndarray, counts: list[int], code: str) -> None:
+    with pytest.raises(PreprocessError) as error:
+        preprocess.rasterize_points(xy, counts)
+    assert error.value.code == code
 
 
 def test_output_format() -> None:

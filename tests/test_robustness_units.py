@@ -100,6 +100,33 @@ def test_a_drawing_refuses_ink_over_the_limit_and_undo_gives_it_back() -> None:
     assert refused.value.code == "too_much_ink"
 
 
+def test_a_snapshot_never_changes_while_the_drawing_goes_on() -> None:
+    drawing = Drawing(LIMITS)
+    rng = np.random.default_rng(3)
+    frame = np.array([[0.0, 0.0], [500.0, 500.0]])  # sets the scale: the later points stay close together
+    drawing.add_points(frame)
+    drawing.end_stroke()
+    taken = [drawing.snapshot()]
+    copies = [(xy.copy(), counts) for xy, counts in taken]
+    for step in range(200):  # appends that grow the buffer, strokes ended, undone and cleared
+        drawing.add_points(rng.uniform(200, 202, (int(rng.integers(1, 9)), 2)))
+        if step % 7 == 0:
+            drawing.end_stroke()
+        if step % 23 == 5:
+            drawing.undo()
+        if step == 150:
+            drawing.clear()
+            drawing.add_points(frame)
+            drawing.end_stroke()
+        taken.append(drawing.snapshot())
+        copies.append((taken[-1][0].copy(), taken[-1][1]))
+    for (xy, counts), (xy_then, counts_then) in zip(taken, copies, strict=True):
+        np.testing.assert_array_equal(xy, xy_then)
+        assert counts == counts_then and sum(counts) == len(xy)
+    xy, counts = drawing.snapshot()
+    assert drawing.points == len(xy) and drawing.strokes == len(counts)
+
+
 def test_the_worst_drawing_within_the_limits_rasterizes_quickly() -> None:
     # A zigzag just under the ink limit, with teeth just over the simplification tolerance: the worst
     # case for the rasterizer's Ramer–Douglas–Peucker step.
