@@ -39,5 +39,5 @@ def call_in_tpool(fn: Callable[..., T], *args: Any) -> T:
 
 
 def blocking_caller(async_mode: str) -> Callable[..., Any]:
-    """Pick how CPU-heavy calls (image decoding, batched inference) run for this async mode."""
+    """Pick how calls of milliseconds (PNG decoding and the classic path) run for this async mode."""
     return call_in_tpool if async_mode == "eventlet" else call_directly

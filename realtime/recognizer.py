@@ -41,7 +41,7 @@ class Recognizer:
         self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
-        # The interpreter is not thread-safe; in eventlet mode it runs on tpool's OS threads.
+        # The interpreter is not thread-safe: live rounds and tpool's OS threads (classic path) share it.
         self._lock = os_thread_lock()
         self._batch = 0
         self._resize(1)
