@@ -4,6 +4,10 @@ Handlers only update a session's drawing and mark it dirty. A single background 
 every dirty session's newest state, rasterizes them, classifies them all in one interpreter call and
 emits one `prediction` per session. Updates that arrive meanwhile just mark the session dirty again, so
 stale states are never predicted, work never queues up, and each session's predictions go out in `seq` order.
+
+Under eventlet the worker is a green thread on the event loop, and a round lets other work in every few
+milliseconds. (Handing rounds to tpool's OS threads made the worker and the event loop fight over the
+GIL: at 50 drawers p99 latency was 130 ms that way, 5 ms this way; bench/RESULTS.md.)
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from realtime.drawing import Drawing, Limits, Snapshot, render
 log = logging.getLogger(__name__)
 
 TOP_K = 3
+# A live round rasterizes drawings for up to this long at a time before it lets other work in (a
+# drawing takes 0.1–0.5 ms, at most about 3 ms within the limits).
+PAUSE_EVERY_S = 0.005
 
 
 class Model(Protocol):
@@ -72,9 +79,17 @@ class _Job:
     snapshot: Snapshot | None  # None: the drawing did not change since the cached outcome
 
 
-def predict_snapshots(model: Model, snapshots: list[Snapshot], max_batch: int) -> list[Outcome]:
-    """Rasterize snapshots and classify all non-blank ones in batches of at most `max_batch`."""
-    bitmaps = [render(snapshot) for snapshot in snapshots]
+def predict_snapshots(
+    model: Model, snapshots: list[Snapshot], max_batch: int, pause: Callable[[], None] = lambda: None
+) -> list[Outcome]:
+    """Rasterize snapshots and classify all non-blank ones in batches of at most `max_batch`.
+
+    `pause` is called after each rasterization: the server's live rounds let other work in there.
+    """
+    bitmaps = []
+    for snapshot in snapshots:
+        bitmaps.append(render(snapshot))
+        pause()
     drawn = [i for i, bitmap in enumerate(bitmaps) if bitmap is not None]
     outcomes = [Outcome([], None) for _ in snapshots]
     for start in range(0, len(drawn), max_batch):
@@ -93,7 +108,6 @@ class LivePredictor:
         server: Any,
         model: Model,
         limits: Limits,
-        run_blocking: Callable[..., Any],
         *,
         max_connections: int,
         max_batch: int,
@@ -104,13 +118,13 @@ class LivePredictor:
         self.limits = limits
         self.max_connections = max_connections
         self.max_batch = max_batch
-        self._run_blocking = run_blocking
         self._background = background
         self.lock = threading.Lock()  # green under eventlet's monkey patching; a real lock otherwise
         self._sessions: dict[str, Session] = {}
         self._dirty: dict[str, Session] = {}  # insertion order: sessions are served first come, first served
         self._wake = server.eio.create_event()
         self._worker: Any = None
+        self._resumed_at = 0.0  # perf_counter() when the running round last had or gave up the loop
 
     def __len__(self) -> int:
         """Return the number of open sessions."""
@@ -156,11 +170,11 @@ class LivePredictor:
                 jobs.append(_Job(session, session.last_seq, session.received_at, drawing.version, snapshot))
             self._dirty.clear()
         fresh = [job for job in jobs if job.snapshot is not None]
+        self._resumed_at = time.perf_counter()
         if fresh:
             try:
-                outcomes = self._run_blocking(
-                    predict_snapshots, self.model, [job.snapshot for job in fresh], self.max_batch
-                )
+                snapshots = [job.snapshot for job in fresh]
+                outcomes = predict_snapshots(self.model, snapshots, self.max_batch, self._pause)
             except Exception:
                 log.exception("prediction of %d drawings failed", len(fresh))
                 for job in fresh:
@@ -177,6 +191,13 @@ class LivePredictor:
         for job in jobs:
             self._emit(job.session, job.seq, job.received_at)
         return len(jobs)
+
+    def _pause(self) -> None:
+        """Yield to other green threads when a round has held the event loop for PAUSE_EVERY_S."""
+        now = time.perf_counter()
+        if now - self._resumed_at >= PAUSE_EVERY_S:
+            self.server.sleep(0)
+            self._resumed_at = time.perf_counter()
 
     def _emit(self, session: Session, seq: int, received_at: float) -> None:
         """Send one session the prediction (its cached outcome) for its state at `seq`."""

@@ -14,7 +14,7 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from realtime import events, routes, transport, wire
-from realtime.concurrency import blocking_caller, call_directly
+from realtime.concurrency import blocking_caller
 from realtime.config import Config
 from realtime.drawing import Limits
 from realtime.gate import Rates
@@ -83,10 +83,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         socketio.server,
         model,
         limits,
-        # The live rounds run on their own green thread (eventlet) or thread (threading), in the calling
-        # thread: under eventlet, a hand-off to tpool costs more than a round's Python work gains, and
-        # its worker thread and the event loop then fight over the GIL.
-        call_directly,
         max_connections=settings["MAX_CONNECTIONS"],
         max_batch=settings["MAX_BATCH"],
         background=settings["LIVE_WORKER"],

@@ -14,6 +14,7 @@ from realtime import preprocess, wire
 from realtime.config import Config
 from realtime.drawing import Drawing, Ink, Limits, ProtocolError, parse_strokes
 from realtime.gate import RateLimiter, Rates, decode
+from realtime.live import predict_snapshots
 from realtime.transport import fast_unmask, is_engineio_frame
 
 
@@ -125,6 +126,22 @@ def test_a_snapshot_never_changes_while_the_drawing_goes_on() -> None:
         assert counts == counts_then and sum(counts) == len(xy)
     xy, counts = drawing.snapshot()
     assert drawing.points == len(xy) and drawing.strokes == len(counts)
+
+
+def test_a_live_round_lets_other_work_in_after_each_drawing() -> None:
+    class Uniform:
+        name, version, labels = "uniform", "uniform-0", ["a", "b"]
+
+        def predict(self, batch: np.ndarray) -> np.ndarray:
+            return np.full((len(batch), 2), 0.5, np.float32)
+
+    events: list[str] = []
+    drawing = Drawing(LIMITS)
+    drawing.add_points(np.array([[0.0, 0.0], [100.0, 50.0]]))
+    snapshots = [drawing.snapshot(), Drawing(LIMITS).snapshot(), drawing.snapshot()]  # one is blank
+    outcomes = predict_snapshots(Uniform(), snapshots, max_batch=64, pause=lambda: events.append("pause"))
+    assert events == ["pause"] * 3
+    assert [len(o.top) for o in outcomes] == [2, 0, 2] and outcomes[0].bitmap.shape == (28, 28)
 
 
 def test_the_worst_drawing_within_the_limits_rasterizes_quickly() -> None:
