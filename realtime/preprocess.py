@@ -50,6 +50,9 @@ MAX_PNG_BYTES = 4 * 1024 * 1024  # decoded PNG bytes
 MAX_DATA_URL_CHARS = 4 * ((MAX_PNG_BYTES + 2) // 3) + 64
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The ufuncs' own reductions: `array.min()` and friends add a Python-level wrapper per call, which counts
+# on arrays of a few hundred points.
+_min, _max, _sum = np.minimum.reduce, np.maximum.reduce, np.add.reduce
 _DATA_URL_PREFIX = "data:image/png;base64,"
 
 
@@ -118,9 +121,9 @@ def rasterize_points(xy: np.ndarray, counts: Sequence[int]) -> np.ndarray:
         raise PreprocessError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
     if len(xy) > MAX_POINTS:
         raise PreprocessError("too_many_points", f"a drawing may have at most {MAX_POINTS} points")
-    if counts.ndim != 1 or counts.min() < 1 or counts.sum() != len(xy):
+    if counts.ndim != 1 or _min(counts) < 1 or _sum(counts) != len(xy):
         raise PreprocessError("bad_strokes", "every stroke needs at least one point, and all points a stroke")
-    xy = xy.astype(np.float64)  # a copy: the steps below work in place
+    xy = np.array(xy, np.float64, order="C")  # a copy: the steps below work in place
     return _render(*_simplify(xy, counts, *_frame(xy)))
 
 
@@ -175,7 +178,7 @@ def _stacked(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def _frame(xy: np.ndarray) -> tuple[float, float, float]:
     """Return the (left, top, scale) that align a drawing to the top-left and scale it to 0–255."""
     x, y = xy[:, 0], xy[:, 1]
-    left, right, top, bottom = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+    left, right, top, bottom = float(_min(x)), float(_max(x)), float(_min(y)), float(_max(y))
     # These comparisons refuse NaN (every comparison with it is false), infinities and absurd values.
     low, high = -MAX_COORDINATE, MAX_COORDINATE
     if not (left >= low and top >= low and right <= high and bottom <= high):
@@ -192,9 +195,10 @@ def _simplify(
     xy: np.ndarray, counts: np.ndarray, left: float, top: float, scale: float
 ) -> tuple[np.ndarray, list[int]]:
     """Normalise stacked strokes (in place) into whole 0–255 units: (M, 2) points and points per stroke."""
-    xy -= (left, top)
-    xy *= scale
-    resampled, ends = _resample(xy, counts)
+    z = xy.view(np.complex128)[:, 0]  # x + iy, no copy: one operation per step for both coordinates
+    z -= complex(left, top)
+    z *= scale
+    resampled, ends = _resample(z, counts)
     out = []
     start = 0
     for end in ends.tolist():
@@ -208,20 +212,19 @@ def _simplify(
     return np.rint(points, out=points), [len(s) for s in out]
 
 
-def _resample(xy: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _resample(z: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Resample every stroke at 1-unit arc-length spacing, keeping its end points (all strokes at once).
 
     Each stroke is laid on one global arc-length axis starting at a whole number, so its samples are
-    simply the whole numbers of its span. Returns float32 points shaped (M, 1, 2), as OpenCV's polygon
-    functions take them, and where each stroke's samples end.
+    simply the whole numbers of its span. Takes the points as complex numbers x + iy; returns float32
+    points shaped (M, 1, 2), as OpenCV's polygon functions take them, and where each stroke's samples end.
     """
-    ends = np.cumsum(counts)
-    x, y = xy[:, 0], xy[:, 1]
-    steps = np.hypot(x[1:] - x[:-1], y[1:] - y[:-1])
+    ends = counts.cumsum()
+    steps = np.abs(z[1:] - z[:-1])
     steps[ends[:-1] - 1] = 0.0  # no line between one stroke's end and the next one's start
-    arc = np.empty(len(xy))
+    arc = np.empty(len(z))
     arc[0] = 0.0
-    np.cumsum(steps, out=arc[1:])
+    steps.cumsum(out=arc[1:])
     if arc[-1] > MAX_INK:  # the strokes' total length: the axis skips the gaps between strokes
         raise PreprocessError(
             "too_much_ink", f"the strokes may be at most {MAX_INK} units long in all (at 256×256)"
@@ -229,11 +232,10 @@ def _resample(xy: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarra
     start_arc = arc[ends - counts]
     # Samples at 0, 1, ... below each stroke's length, then at its end.
     samples = np.ceil(arc[ends - 1] - start_arc).astype(np.int64) + 1
-    sample_ends = np.cumsum(samples)
-    knots = arc + np.repeat(sample_ends - samples - start_arc, counts)
-    # x + iy: one interpolation (one search per sample) for both coordinates.
-    path = np.interp(np.arange(int(sample_ends[-1]), dtype=np.float64), knots, x + 1j * y)
-    path[sample_ends - 1] = x[ends - 1] + 1j * y[ends - 1]  # each stroke's last sample is its end point
+    sample_ends = samples.cumsum()
+    knots = arc + (sample_ends - samples - start_arc).repeat(counts)
+    path = np.interp(np.arange(int(sample_ends[-1]), dtype=np.float64), knots, z)
+    path[sample_ends - 1] = z[ends - 1]  # each stroke's last sample is its end point
     return path.view(np.float64).astype(np.float32).reshape(-1, 1, 2), sample_ends
 
 
@@ -253,8 +255,8 @@ def _render(points: np.ndarray, counts: list[int]) -> np.ndarray:
     Pixel centres: OpenCV puts fine pixel i's centre at coordinate i, the dataset's renderer at i + 0.5
     (a pixel spans [i, i + 1)), hence the half-pixel shift.
     """
-    offset_x = (BOX - float(points[:, 0].max())) / 2.0 + PADDING + LINE_DIAMETER / 2.0
-    offset_y = (BOX - float(points[:, 1].max())) / 2.0 + PADDING + LINE_DIAMETER / 2.0
+    offset_x = (BOX - float(_max(points[:, 0]))) / 2.0 + PADDING + LINE_DIAMETER / 2.0
+    offset_y = (BOX - float(_max(points[:, 1]))) / 2.0 + PADDING + LINE_DIAMETER / 2.0
     to_fine = _FINE / CANVAS * (1 << _SHIFT)
     # Fixed point, rounded: + 0.5 then truncation (every coordinate is positive here).
     shift = (offset_x * to_fine - (1 << _SHIFT) / 2.0 + 0.5, offset_y * to_fine - (1 << _SHIFT) / 2.0 + 0.5)
@@ -262,7 +264,7 @@ def _render(points: np.ndarray, counts: list[int]) -> np.ndarray:
     canvas = np.zeros((_FINE, _FINE), np.uint8)
     cv2.polylines(canvas, _pieces(fixed, counts), False, 255, _FINE_LINE, cv2.LINE_8, _SHIFT)
     small = cv2.resize(canvas, (SIDE, SIDE), interpolation=cv2.INTER_AREA)  # a box filter: 6 divides 168
-    return small.astype(np.float32) * np.float32(1.0 / 255.0)
+    return np.multiply(small, np.float32(1.0 / 255.0), dtype=np.float32)
 
 
 # --- images ----------------------------------------------------------------------------------------
