@@ -38,6 +38,13 @@ def call_in_tpool(fn: Callable[..., T], *args: Any) -> T:
     return tpool.execute(fn, *args)
 
 
+def size_tpool(threads: int) -> None:
+    """Set how many OS threads eventlet's tpool starts (on its first use; a running pool keeps its size)."""
+    from eventlet import tpool
+
+    tpool.set_num_threads(threads)
+
+
 def blocking_caller(async_mode: str) -> Callable[..., Any]:
     """Pick how calls of milliseconds (PNG decoding and the classic path) run for this async mode."""
     return call_in_tpool if async_mode == "eventlet" else call_directly

@@ -14,7 +14,7 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from realtime import events, routes, transport, wire
-from realtime.concurrency import blocking_caller
+from realtime.concurrency import blocking_caller, size_tpool
 from realtime.config import Config
 from realtime.drawing import Limits
 from realtime.gate import Rates
@@ -72,6 +72,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         json=wire,
     )
     transport.harden(socketio.server.eio)
+    if socketio.async_mode == "eventlet":
+        size_tpool(settings["BLOCKING_THREADS"])
     run_blocking = blocking_caller(socketio.async_mode)
     limits = Limits(
         max_points=settings["MAX_POINTS"],

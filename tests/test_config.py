@@ -40,6 +40,7 @@ def test_environment_overrides() -> None:
             "MAX_POINTS": "500",
             "RATE_LIMIT": "30.5",
             "LOG_LEVEL": "debug",
+            "BLOCKING_THREADS": "3",
         }
     )
     assert (config.HOST, config.PORT, config.MODEL, config.ASYNC_MODE) == (
@@ -56,6 +57,7 @@ def test_environment_overrides() -> None:
         "DEBUG",
     )
     assert Config({"CORS_ORIGINS": "*"}).CORS_ORIGINS == "*"
+    assert (config.BLOCKING_THREADS, Config({}).BLOCKING_THREADS) == (3, 2)
 
 
 def test_limits_cannot_exceed_what_the_rasterizer_accepts() -> None:
@@ -87,3 +89,7 @@ def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> N
         run_blocking = app.extensions["realtime"].run_blocking
         assert run_blocking is caller
         assert (run_blocking(threading.get_ident) != main) is (mode == "eventlet")
+    from eventlet import tpool
+
+    create_app({"ASYNC_MODE": "eventlet", "RECOGNIZER": model, "LIVE_WORKER": False, "BLOCKING_THREADS": 3})
+    assert tpool._nthreads == 3  # the pool's size for its next start (eventlet's default is 20)
