@@ -113,9 +113,14 @@ def machine() -> dict[str, Any]:
 
 
 def _busy_s() -> float:
-    """Return the CPU seconds the whole machine has spent busy (all cores, all processes)."""
+    """Return the CPU seconds the whole machine has spent busy (all cores, all processes), steal excluded."""
     system = psutil.cpu_times()
-    return sum(system) - system.idle - getattr(system, "iowait", 0.0)
+    return sum(system) - system.idle - getattr(system, "iowait", 0.0) - _steal_s()
+
+
+def _steal_s() -> float:
+    """Return the CPU seconds the hypervisor has taken from this virtual machine (0 where not reported)."""
+    return getattr(psutil.cpu_times(), "steal", 0.0)
 
 
 def _children_cpu_s() -> float:
@@ -135,6 +140,7 @@ def probe(server: ServerProcess) -> dict[str, Any]:
         "rss_mb": server.rss_mb(),
         "peak_rss_mb": server.peak_rss_mb(),
         "busy_s": _busy_s(),
+        "steal_s": _steal_s(),
     }
 
 

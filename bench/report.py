@@ -82,6 +82,7 @@ def live_figures(
         "server_cpu_ms_per_prediction": None if per_prediction is None else round(per_prediction, 4),
         "load_generator_cpu_s": round(generator_cpu, 3),
         "other_cpu_s": round(after["busy_s"] - before["busy_s"] - server_cpu - generator_cpu, 3),
+        "steal_cpu_s": round(after.get("steal_s", 0.0) - before.get("steal_s", 0.0), 3),
         "wall_s": round(wall_s, 3),
         "server_rss_mb": round(after["rss_mb"], 1),
         "server_peak_rss_mb": round(after["peak_rss_mb"], 1),
@@ -251,7 +252,7 @@ def _live_rows(report: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"{'live':8s} {'N':>4s} {'speed':>5s} {'srv ms p50':>10s} {'srv ms p99':>10s} {'send lag p99':>12s} "
-        f"{'generator cpu':>13s} {'other cpu':>9s} {'srv user s':>10s} {'srv sys s':>9s}",
+        f"{'generator cpu':>13s} {'other cpu':>9s} {'steal':>6s} {'srv user s':>10s} {'srv sys s':>9s}",
     ]
     for row in report["live"]:
         wall = row["wall_s"]
@@ -260,6 +261,7 @@ def _live_rows(report: dict[str, Any]) -> list[str]:
             f"{_f(row['server_ms']['p99']):>10s} {_f(row['send_lag_ms']['p99']):>12s} "
             f"{_f(100 * row['load_generator_cpu_s'] / wall):>12s}% "
             f"{_f(100 * row['other_cpu_s'] / wall):>8s}% "
+            f"{_f(100 * row.get('steal_cpu_s', 0.0) / wall):>5s}% "
             f"{_f(row['server_user_s'], 2):>10s} {_f(row['server_system_s'], 2):>9s}"
         )
     return lines
