@@ -112,17 +112,23 @@ def rasterize_strokes(strokes: Sequence[Any]) -> np.ndarray:
 
 def rasterize_points(xy: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     """Render one (N, 2) array of canvas points, stroke after stroke, given each stroke's point count."""
-    counts = np.asarray(counts, dtype=np.int64)
     if not isinstance(xy, np.ndarray) or xy.ndim != 2 or xy.shape[1] != 2 or xy.dtype.kind not in "iuf":
         raise PreprocessError("bad_points", "points must be an (N, 2) numeric array")
+    try:
+        counts = np.asarray(counts)
+    except (ValueError, TypeError) as exc:
+        raise PreprocessError("bad_strokes", "counts must be whole numbers of points per stroke") from exc
+    if counts.ndim != 1:
+        raise PreprocessError("bad_strokes", "counts must be a flat list of points per stroke")
     if len(counts) == 0:
         raise PreprocessError("empty_drawing", "the drawing is empty")
     if len(counts) > MAX_STROKES:
         raise PreprocessError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
     if len(xy) > MAX_POINTS:
         raise PreprocessError("too_many_points", f"a drawing may have at most {MAX_POINTS} points")
-    if counts.ndim != 1 or _min(counts) < 1 or _sum(counts) != len(xy):
+    if counts.dtype.kind not in "iu" or _min(counts) < 1 or _sum(counts) != len(xy):
         raise PreprocessError("bad_strokes", "every stroke needs at least one point, and all points a stroke")
+    counts = counts.astype(np.int64)
     xy = np.array(xy, np.float64, order="C")  # a copy: the steps below work in place
     return _render(*_simplify(xy, counts, *_frame(xy)))
 

@@ -72,6 +72,10 @@ def test_timestamps_and_arrays_are_accepted() -> None:
         (np.zeros((0, 2)), [], "empty_drawing"),
         (np.zeros((3, 2)), [2], "bad_strokes"),  # a point in no stroke
         (np.zeros((3, 2)), [3, 0], "bad_strokes"),  # an empty stroke
+        (np.zeros((3, 2)), [1.5, 1.5], "bad_strokes"),
+        (np.zeros((3, 2)), [[3]], "bad_strokes"),
+        (np.zeros((3, 2)), [1, [2]], "bad_strokes"),
+        ([[0, 0], [1, 1]], [2], "bad_points"),  # a list, not an array
         (np.zeros((3, 3)), [3], "bad_points"),
         (np.array([[0.0, 0.0], [np.nan, 1.0]]), [2], "bad_points"),
         (np.array([[0.0, 0.0], [2e6, 1.0]]), [2], "bad_points"),
