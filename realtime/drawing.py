@@ -209,7 +209,7 @@ class Drawing:
             self.clear()
         end = self.points + len(points)
         if end > len(self._xy):
-            grown = np.empty((max(end, 2 * len(self._xy), 64), 2))
+            grown = np.empty((min(max(end, 2 * len(self._xy), 64), self.limits.max_points), 2))
             grown[: self.points] = self._xy[: self.points]
             self._xy = grown
         self._xy[self.points : end] = points

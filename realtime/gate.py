@@ -26,8 +26,10 @@ from realtime.drawing import ProtocolError
 
 RATE_ERROR_INTERVAL_S = 1.0  # at most one `rate_limited` error per second: a flooder gets no flood back
 MAX_PENALTY_S = 0.1  # the longest a dropped packet holds up the next read of its own connection
-# A connection's reader handles the packets already buffered one after another; after this much time
-# without a yield it lets the other connections in. (Yielding after every packet costs a switch each.)
+# A connection's reader handles the packets already buffered one after another. Once this much time has
+# passed since the gate last yielded (one timer for the whole server), the next packet handled yields,
+# so no connection holds the event loop much longer than this. (A yield after every packet costs a
+# green-thread switch per message.)
 YIELD_EVERY_S = 0.002
 # python-socketio's own names: a client sending these would reach the connection handlers or the catch-all.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "*"})

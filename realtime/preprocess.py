@@ -126,7 +126,8 @@ def rasterize_points(xy: np.ndarray, counts: Sequence[int]) -> np.ndarray:
         raise PreprocessError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
     if len(xy) > MAX_POINTS:
         raise PreprocessError("too_many_points", f"a drawing may have at most {MAX_POINTS} points")
-    if counts.dtype.kind not in "iu" or _min(counts) < 1 or _sum(counts) != len(xy):
+    # The bounds first: a sum of absurd counts could wrap around.
+    if counts.dtype.kind not in "iu" or _min(counts) < 1 or _max(counts) > len(xy) or _sum(counts) != len(xy):
         raise PreprocessError("bad_strokes", "every stroke needs at least one point, and all points a stroke")
     counts = counts.astype(np.int64)
     xy = np.array(xy, np.float64, order="C")  # a copy: the steps below work in place

@@ -73,6 +73,8 @@ def test_timestamps_and_arrays_are_accepted() -> None:
         (np.zeros((3, 2)), [2], "bad_strokes"),  # a point in no stroke
         (np.zeros((3, 2)), [3, 0], "bad_strokes"),  # an empty stroke
         (np.zeros((3, 2)), [1.5, 1.5], "bad_strokes"),
+        (np.zeros((2, 2)), np.array([2**64 - 1, 3], np.uint64), "bad_strokes"),  # a sum that wraps
+        (np.zeros((2, 2)), [2**63 - 1, 2**63 - 1, 4], "bad_strokes"),
         (np.zeros((3, 2)), [[3]], "bad_strokes"),
         (np.zeros((3, 2)), [1, [2]], "bad_strokes"),
         ([[0, 0], [1, 1]], [2], "bad_points"),  # a list, not an array

@@ -128,6 +128,15 @@ def test_a_snapshot_never_changes_while_the_drawing_goes_on() -> None:
     assert drawing.points == len(xy) and drawing.strokes == len(counts)
 
 
+def test_a_drawing_never_holds_room_for_more_points_than_its_limit() -> None:
+    limits = Limits(max_points=100, max_strokes=10, max_points_per_message=100, max_ink=10_000)
+    drawing = Drawing(limits)
+    line = np.column_stack((np.arange(100.0), np.zeros(100)))
+    for start in range(0, 100, 5):  # the buffer grows from 64 rows to 100, not 128
+        drawing.add_points(line[start : start + 5])
+    assert drawing.points == 100 and len(drawing._xy) == 100
+
+
 def test_a_live_round_lets_other_work_in_after_each_drawing() -> None:
     class Uniform:
         name, version, labels = "uniform", "uniform-0", ["a", "b"]
@@ -140,7 +149,7 @@ def test_a_live_round_lets_other_work_in_after_each_drawing() -> None:
     drawing.add_points(np.array([[0.0, 0.0], [100.0, 50.0]]))
     snapshots = [drawing.snapshot(), Drawing(LIMITS).snapshot(), drawing.snapshot()]  # one is blank
     outcomes = predict_snapshots(Uniform(), snapshots, max_batch=64, pause=lambda: events.append("pause"))
-    assert events == ["pause"] * 3
+    assert events == ["pause"] * 4  # after each of three drawings and after the one batch
     assert [len(o.top) for o in outcomes] == [2, 0, 2] and outcomes[0].bitmap.shape == (28, 28)
 
 
