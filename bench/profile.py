@@ -1,9 +1,9 @@
 """Profile the server with py-spy while a scenario runs: which functions hold the GIL, and how often.
 
-The server is one process whose Python code all runs under one GIL (the event loop in the main thread,
-rasterizing and inference on eventlet's tpool threads), so the share of GIL-holding samples per function is
-where its single core goes. py-spy samples without pausing the server (`--nonblocking`); it needs ptrace
-rights over the server process (root, or CAP_SYS_PTRACE).
+The server is one process whose Python code all runs under one GIL (the event loop, with the live
+prediction rounds on a green thread of its own; PNG decoding on eventlet's tpool threads), so the share of
+GIL-holding samples per function is where its single core goes. py-spy samples without pausing the server
+(`--nonblocking`); it needs ptrace rights over the server process (root, or CAP_SYS_PTRACE).
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ AREAS = (
     ("other realtime code (handlers, transport)", ("realtime/",)),
     ("Socket.IO and Engine.IO packets", ("socketio/", "engineio/", "flask_socketio/")),
     ("WebSocket frames and socket I/O (eventlet)", ("eventlet/websocket.py", "eventlet/greenio/")),
-    ("thread hand-off (eventlet tpool)", ("eventlet/tpool.py", "threading.py", "queue.py")),
+    (
+        "wake-ups and hand-offs (threading events, queues, eventlet tpool)",
+        ("eventlet/tpool.py", "threading.py", "queue.py"),
+    ),
     ("event loop (eventlet hub, green threads)", ("eventlet/",)),
 )
 
