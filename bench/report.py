@@ -327,7 +327,7 @@ def _profile_rows(report: dict[str, Any]) -> list[str]:
             continue
         lines += [
             "",
-            f"profile of the server, {row['name']} run ({found['samples']} GIL-holding samples): by area",
+            f"profile of the server, {row['name']} run ({found['samples']} samples on the CPU): by area",
         ]
         lines += [f"  {100 * share:5.1f}%  {name}" for name, share in found["areas"]]
         lines += ["  by function (self)"]
