@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.drawers import FRAME_S, merged, replay
+from bench.profile import summary
 from tests.conftest import ROOT
 from tests.quickdraw import drawings
 
@@ -32,6 +33,29 @@ def test_replay_batches_points_per_frame_at_the_given_speed() -> None:
     assert len([s for s in fast if s.event == "stroke_points"]) < len(batches)
     assert abs(steps[-2].at - drawing[-1][2][-1] / 1000.0) <= 2 * FRAME_S
     assert abs(fast_cycle - cycle / 10.0) <= 2 * FRAME_S
+
+
+def test_profile_summary_charges_samples_to_the_server_code_they_serve(tmp_path: Path) -> None:
+    """py-spy's raw stacks: library helpers count for their caller, each stack for one area once."""
+    main = "GreenThread.main (eventlet/greenthread.py:272);LivePredictor._run (realtime/live.py:225)"
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        f"{main};predict_snapshots (realtime/live.py:98);Recognizer.predict (realtime/recognizer.py:78);"
+        "Interpreter.invoke (ai_edge_litert/interpreter.py:941) 6\n"
+        f"{main};render (realtime/drawing.py:270);_resample (realtime/preprocess.py:230);"
+        "interp (numpy/lib/_function_base_impl.py:1600) 3\n"
+        "BaseHub.run (eventlet/hubs/hub.py:365);Hub.wait (eventlet/hubs/poll.py:100) 1\n"
+        "not a stack line\n"
+    )
+    found = summary(raw)
+    assert found["samples"] == 10
+    assert dict(found["areas"]) == {
+        "inference (Recognizer, LiteRT)": 0.6,
+        "rasterizer (realtime/preprocess.py)": 0.3,
+        "event loop (eventlet hub, green threads)": 0.1,
+    }
+    assert found["self"][0] == ["Interpreter.invoke (interpreter.py)", 0.6]
+    assert ["interp (_function_base_impl.py)", 0.3] in found["self"]
 
 
 def test_merged_joins_point_batches_that_are_due_together() -> None:
