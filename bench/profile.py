@@ -4,7 +4,7 @@ The server is one process: the event loop, with the live prediction rounds on a 
 and eventlet's tpool threads for PNG decoding. py-spy samples every thread that is running on a CPU (idle
 ones are left out) without pausing the server (`--nonblocking`), so the share of samples per function is
 where the server's CPU goes, including the time LiteRT and OpenCV spend computing with the GIL released
-(a GIL-only profile leaves that out: it showed inference at 7 % of the server's time where it is 20 %).
+(a GIL-only profile leaves that out: it put inference at 7 % of the server's time, against 23–25 % this way).
 py-spy needs ptrace rights over the server process (root, or CAP_SYS_PTRACE).
 """
 
