@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench chromium clean
+.PHONY: run test lint bench lock chromium clean
 
 run: $(VENV)/.serve  ## Serve the shipped model on http://127.0.0.1:5000
 	$(PY) -m realtime
@@ -20,13 +20,23 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# Installs come only from the lock files: exact versions, every file checked against its hash.
 $(VENV)/.serve: requirements/serve.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements/serve.txt
+	$(PY) -m pip install -q --require-hashes -r requirements/serve.txt
 	touch $@
 
-$(VENV)/.test: requirements/serve.txt requirements/train.txt requirements/test.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements/test.txt
+$(VENV)/.test: requirements/test.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q --require-hashes -r requirements/test.txt
 	touch $@ $(VENV)/.serve
+
+# Regenerate the lock files from the loose ranges in requirements/*.in (README: "Dependencies").
+# The test and training locks are constrained to the serving lock, so every environment serves alike.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 $(UPGRADE)
+lock: $(VENV)/.test
+	$(LOCK) requirements/serve.in -o requirements/serve.txt
+	$(LOCK) requirements/train.in -c requirements/serve.txt -o requirements/train.txt
+	$(LOCK) requirements/test.in -c requirements/serve.txt -c requirements/train.txt -o requirements/test.txt
 
 # Browser tests drive Debian's Chromium (never a downloaded browser build).
 chromium:
