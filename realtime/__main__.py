@@ -8,14 +8,17 @@ import os
 import resource
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from realtime.config import Config
 
 # File descriptors beyond the connections: the listening socket, HTTP requests, the model, logs, tpool.
 SPARE_FILES = 256
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Read the command line; defaults come from the environment (HOST, PORT, MODEL, ASYNC_MODE)."""
+def parse_args(defaults: Config, argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the command line; the defaults are the settings read from the environment."""
     parser = argparse.ArgumentParser(
         prog="python -m realtime",
         description=(
@@ -27,27 +30,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--host",
-        default=os.environ.get("HOST", "127.0.0.1"),
-        help="address to listen on (default: $HOST or 127.0.0.1; use 0.0.0.0 to accept outside connections)",
+        default=defaults.HOST,
+        help=f"address to listen on (default: $HOST or {defaults.HOST}; 0.0.0.0 accepts outside connections)",
     )
     parser.add_argument(
-        "--port",
-        type=int,
-        default=os.environ.get("PORT") or "5000",
-        help="TCP port (default: $PORT or 5000)",
+        "--port", type=int, default=defaults.PORT, help=f"TCP port (default: $PORT or {defaults.PORT})"
     )
     parser.add_argument(
         "--model",
-        default=os.environ.get("MODEL", "animals6"),
-        help="model folder under models/ (default: $MODEL or animals6)",
+        default=defaults.MODEL,
+        help=f"model folder under models/ (default: $MODEL or {defaults.MODEL})",
     )
     parser.add_argument(
         "--async-mode",
         choices=("eventlet", "threading"),
-        default=os.environ.get("ASYNC_MODE", "eventlet"),
+        default=defaults.ASYNC_MODE,
         help=(
-            "eventlet: green threads, eventlet's production WSGI server (default: $ASYNC_MODE or eventlet); "
-            "threading: OS threads, Werkzeug's server with simple-websocket"
+            f"eventlet: green threads, eventlet's production WSGI server (default: $ASYNC_MODE or "
+            f"{defaults.ASYNC_MODE}); threading: OS threads, Werkzeug's server with simple-websocket"
         ),
     )
     return parser.parse_args(argv)
@@ -66,54 +66,66 @@ def raise_file_limit(connections: int) -> None:
             )
 
 
+def fail(message: object) -> NoReturn:
+    """Stop with a one-line error and status 2 (a bad setting, a missing model, an unsupported library)."""
+    print(f"python -m realtime: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Start the server and serve until interrupted."""
-    args = parse_args(argv)
     # Start-up time (healthy in under a second): eventlet's green DNS resolver costs 0.12 s to import
     # and this server resolves nothing but its own listening address; python-socketio imports its
     # asyncio client's aiohttp when that is installed (a development or benchmark environment) for
     # 0.13 s, and the server never uses it.
     os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
     sys.modules.setdefault("aiohttp", None)  # an import of it now fails, as where it is not installed
-    if args.async_mode == "eventlet":
+    # Clients send broken images on purpose: OpenCV's warnings about them would only flood the log.
+    # (Set before the settings import the rasterizer, and with it OpenCV, which reads it once.)
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    from realtime.config import Config
+
+    try:
+        config = Config.from_env()
+        args = parse_args(config, argv)
+        config = config.replace(HOST=args.host, PORT=args.port, MODEL=args.model, ASYNC_MODE=args.async_mode)
+    except ValueError as exc:
+        fail(exc)
+    if config.ASYNC_MODE == "eventlet":
         with warnings.catch_warnings():
             # Eventlet is in bugfix-only mode: known and chosen (README); threading mode is the fallback.
             warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
             import eventlet
 
-        # Before Flask, Socket.IO or anything else that uses sockets, threads or time is imported.
+        # Before Flask, Socket.IO or anything else that uses sockets is imported (the settings import
+        # only NumPy and OpenCV, which use none).
         eventlet.monkey_patch()
 
-    # Clients send broken images on purpose: OpenCV's warnings about them would only flood the log.
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    from realtime.compat import IncompatibleLibrary
     from realtime.recognizer import ModelError
     from realtime.server import create_app, socketio
 
     try:
-        app = create_app(
-            {"MODEL": args.model, "ASYNC_MODE": args.async_mode, "HOST": args.host, "PORT": args.port}
-        )
-    except (ModelError, ValueError) as exc:  # a missing model or a bad setting: say which, no traceback
-        print(f"python -m realtime: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    log = logging.getLogger("realtime")
-    connections = app.config["MAX_CONNECTIONS"]
-    raise_file_limit(connections)
-    log.info("serving on http://%s:%d", args.host, args.port)
-    if args.async_mode == "threading":
+        app = create_app(config)
+    except (ModelError, ValueError, IncompatibleLibrary) as exc:  # say which, no traceback
+        fail(exc)
+    raise_file_limit(config.MAX_CONNECTIONS)
+    logging.getLogger("realtime").info("serving on http://%s:%d", config.HOST, config.PORT)
+    if config.ASYNC_MODE == "threading":
         # Werkzeug's server is the threading mode's only WebSocket-capable server; eventlet is for production.
-        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+        socketio.run(app, host=config.HOST, port=config.PORT, allow_unsafe_werkzeug=True)
     else:
-        serve_eventlet(app, args.host, args.port, max_size=connections + SPARE_FILES)
+        serve_eventlet(app, config)
 
 
-def serve_eventlet(app: Any, host: str, port: int, max_size: int) -> None:
+def serve_eventlet(app: Any, config: Config) -> None:
     """Serve the app with eventlet's production WSGI server, sending each reply without delay."""
     import socket
 
     import eventlet
     import eventlet.wsgi
 
+    host, port = config.HOST, config.PORT
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     listener = eventlet.listen(address, family)
     # Predictions are small writes: without TCP_NODELAY (inherited by accepted sockets), Nagle's
@@ -122,6 +134,7 @@ def serve_eventlet(app: Any, host: str, port: int, max_size: int) -> None:
     # Each WebSocket holds one of eventlet's request slots for its lifetime (1024 by default): `max_size`
     # leaves room for page loads and long-polling requests when the server is full of live connections.
     # debug=False: eventlet's default sends the traceback of a failed request to the client.
+    max_size = config.MAX_CONNECTIONS + SPARE_FILES
     eventlet.wsgi.server(listener, app, max_size=max_size, debug=False, log_output=False)
 
 

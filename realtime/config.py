@@ -1,13 +1,24 @@
-"""Settings for the server, read from environment variables with safe defaults."""
+"""Every setting of the server, read once from environment variables with safe defaults.
+
+`Config.from_env()` reads the environment; `Config(...)` takes values directly (tests) and checks them
+the same way. Values are clamped to what the rasterizer accepts, and derived values (the limits sent to
+clients, Flask's body caps) are computed here, once.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from realtime import preprocess
+from realtime.protocol import Limits
+from realtime.ratelimit import Network
 
 # Models are only ever loaded from this folder of the repository (see Recognizer.from_name).
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -28,88 +39,140 @@ DEFAULT_MAX_IMAGE_SIDE = 1024
 DEFAULT_RATE_LIMIT_BYTES = 1_000_000
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int = 1) -> int:
-    """Read a whole number of at least `low` from the environment, falling back to `default`."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, not {raw!r}") from exc
-    if value < low:
-        raise ValueError(f"{name} must be at least {low}, not {value}")
-    return value
+def _setting(default: Any, low: float | None = None, high: float | None = None) -> Any:
+    """Declare a setting: its default and the range a value must lie in (above `high` it is clamped)."""
+    return field(default=default, metadata={"low": low, "high": high})
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    """Read a positive number from the environment, falling back to `default`."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, not {raw!r}") from exc
-    if not value > 0:
-        raise ValueError(f"{name} must be positive, not {raw!r}")
-    return value
-
-
-def _origins(raw: str) -> str | list[str] | None:
+def _origins(raw: str) -> str | tuple[str, ...] | None:
     """Parse CORS_ORIGINS: empty means same origin only, `*` any origin, else a comma-separated list."""
     raw = raw.strip()
     if not raw:
         return None
     if raw == "*":
         return "*"
-    return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+    return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
 
 
+def _networks(raw: str) -> tuple[Network, ...]:
+    """Parse TRUSTED_PROXIES: comma-separated addresses or networks (`10.0.0.0/8`)."""
+    try:
+        return tuple(ipaddress.ip_network(item.strip()) for item in raw.split(",") if item.strip())
+    except ValueError as exc:
+        raise ValueError(f"TRUSTED_PROXIES must list IP addresses or networks, not {raw!r}") from exc
+
+
+@dataclass(frozen=True)
 class Config:
-    """Every setting of the app, as Flask config keys, taken from `env` (default: the process environment)."""
+    """The server's settings; the upper-case names are the environment variables (README, Configuration)."""
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        env = os.environ if env is None else env
-        self.HOST = env.get("HOST", "127.0.0.1")
-        self.PORT = _int(env, "PORT", 5000)
-        self.MODEL = env.get("MODEL", "animals6")
-        self.ASYNC_MODE = env.get("ASYNC_MODE", "eventlet")
+    HOST: str = "127.0.0.1"
+    PORT: int = _setting(5000, low=1, high=65535)
+    MODEL: str = "animals6"
+    ASYNC_MODE: str = "eventlet"
+    CORS_ORIGINS: str | tuple[str, ...] | None = None
+    SECRET_KEY: str = ""  # empty: a random key per process
+    LOG_LEVEL: str = "INFO"
+    MAX_MESSAGE_BYTES: int = _setting(DEFAULT_MAX_MESSAGE_BYTES, low=1024)
+    MAX_IMAGE_BYTES: int = _setting(DEFAULT_MAX_IMAGE_BYTES, low=1024, high=preprocess.MAX_PNG_BYTES)
+    MAX_IMAGE_SIDE: int = _setting(DEFAULT_MAX_IMAGE_SIDE, low=64, high=preprocess.MAX_IMAGE_SIDE)
+    MAX_POINTS: int = _setting(preprocess.MAX_POINTS, low=1, high=preprocess.MAX_POINTS)
+    MAX_STROKES: int = _setting(preprocess.MAX_STROKES, low=1, high=preprocess.MAX_STROKES)
+    MAX_POINTS_PER_MESSAGE: int = _setting(2000, low=1)
+    # Line length at 256×256 (realtime.protocol.Ink checks it per message): 10,000 zigzag units still
+    # rasterize in about 30 ms, 700,000 take seconds. preprocess.MAX_INK is the ceiling.
+    MAX_INK: int = _setting(preprocess.MAX_INK, low=256, high=preprocess.MAX_INK)
+    MAX_CONNECTIONS: int = _setting(1000, low=1)
+    RATE_LIMIT: float = _setting(120.0, low=0.001)
+    RATE_BURST: int = _setting(240, low=1)
+    RATE_LIMIT_BYTES: float = _setting(float(DEFAULT_RATE_LIMIT_BYTES), low=0.001)
+    RATE_BURST_BYTES: int = _setting(2 * DEFAULT_MAX_MESSAGE_BYTES, low=1)  # raised to MAX_MESSAGE_BYTES
+    # POST /predict and /api/predict per client address: each costs a decode and an inference (1–15 ms).
+    HTTP_RATE_LIMIT: float = _setting(10.0, low=0.001)
+    HTTP_RATE_BURST: int = _setting(20, low=1)
+    TRUSTED_PROXIES: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
+    # Seconds a new connection has to send its request line and headers (eventlet mode).
+    HEADER_TIMEOUT: float = _setting(10.0, low=0.001)
+    MAX_BATCH: int = _setting(64, low=1)
+    INTERPRETER_THREADS: int = _setting(1, low=1)
+    # OS threads for PNG decoding and the classic path under eventlet (its tpool; eventlet's default
+    # is 20). Each thread that decodes keeps its own malloc arena resident: ten POSTs in flight took
+    # the server from 100 to 159 MiB with 20 threads, to 125 MiB with 2, which also served 15 % more.
+    BLOCKING_THREADS: int = _setting(2, low=1)
+    limits: Limits = field(init=False, repr=False)  # derived: what `ready.limits` advertises
+
+    def __post_init__(self) -> None:
+        """Check every value against its range, clamp it to its ceiling, fill in the derived values."""
+        for item in dataclasses.fields(self):
+            if not item.init:
+                continue
+            low, high = item.metadata.get("low"), item.metadata.get("high")
+            value = getattr(self, item.name)
+            if low is not None and not value >= low:
+                raise ValueError(f"{item.name} must be at least {low:g}, not {value!r}")
+            if high is not None and value > high:
+                object.__setattr__(self, item.name, type(value)(high))
         if self.ASYNC_MODE not in ASYNC_MODES:
             raise ValueError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {self.ASYNC_MODE!r}")
-        self.CORS_ORIGINS = _origins(env.get("CORS_ORIGINS", ""))
-        self.SECRET_KEY = env.get("SECRET_KEY") or secrets.token_hex(32)
-        self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
-        self.MAX_MESSAGE_BYTES = _int(env, "MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, low=1024)
-        self.MAX_CONTENT_LENGTH = self.MAX_MESSAGE_BYTES
-        self.MAX_FORM_MEMORY_SIZE = self.MAX_MESSAGE_BYTES
-        self.MAX_IMAGE_BYTES = min(
-            _int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, low=1024), preprocess.MAX_PNG_BYTES
+        if not self.SECRET_KEY:
+            object.__setattr__(self, "SECRET_KEY", secrets.token_hex(32))
+        object.__setattr__(self, "LOG_LEVEL", self.LOG_LEVEL.upper())
+        # At least one whole message: a client within its byte rate can always send the largest one.
+        object.__setattr__(self, "RATE_BURST_BYTES", max(self.RATE_BURST_BYTES, self.MAX_MESSAGE_BYTES))
+        object.__setattr__(self, "limits", self._limits())
+
+    def _limits(self) -> Limits:
+        """Gather the limits every client must keep to (sent in `ready`)."""
+        return Limits(
+            max_points=self.MAX_POINTS,
+            max_strokes=self.MAX_STROKES,
+            max_points_per_message=self.MAX_POINTS_PER_MESSAGE,
+            max_ink=self.MAX_INK,
+            max_message_bytes=self.MAX_MESSAGE_BYTES,
+            max_image_bytes=self.MAX_IMAGE_BYTES,
+            max_image_side=self.MAX_IMAGE_SIDE,
+            rate_limit=self.RATE_LIMIT,
+            rate_burst=self.RATE_BURST,
+            rate_limit_bytes=self.RATE_LIMIT_BYTES,
+            rate_burst_bytes=self.RATE_BURST_BYTES,
         )
-        self.MAX_IMAGE_SIDE = min(
-            _int(env, "MAX_IMAGE_SIDE", DEFAULT_MAX_IMAGE_SIDE, low=64), preprocess.MAX_IMAGE_SIDE
-        )
-        self.MAX_POINTS = min(_int(env, "MAX_POINTS", preprocess.MAX_POINTS), preprocess.MAX_POINTS)
-        self.MAX_STROKES = min(_int(env, "MAX_STROKES", preprocess.MAX_STROKES), preprocess.MAX_STROKES)
-        self.MAX_POINTS_PER_MESSAGE = _int(env, "MAX_POINTS_PER_MESSAGE", 2000)
-        # Line length at 256×256 (realtime.drawing.Ink checks it per message): 10,000 zigzag units still
-        # rasterize in about 30 ms, 700,000 take seconds. preprocess.MAX_INK is the ceiling.
-        self.MAX_INK = min(_int(env, "MAX_INK", preprocess.MAX_INK, low=256), preprocess.MAX_INK)
-        self.MAX_CONNECTIONS = _int(env, "MAX_CONNECTIONS", 1000)
-        self.RATE_LIMIT = _float(env, "RATE_LIMIT", 120.0)
-        self.RATE_BURST = _int(env, "RATE_BURST", 240)
-        self.RATE_LIMIT_BYTES = _float(env, "RATE_LIMIT_BYTES", DEFAULT_RATE_LIMIT_BYTES)
-        # At least two whole messages: a client within its byte rate can always send the largest one.
-        self.RATE_BURST_BYTES = max(
-            _int(env, "RATE_BURST_BYTES", 2 * self.MAX_MESSAGE_BYTES), self.MAX_MESSAGE_BYTES
-        )
-        self.MAX_BATCH = _int(env, "MAX_BATCH", 64)
-        self.INTERPRETER_THREADS = _int(env, "INTERPRETER_THREADS", 1)
-        # OS threads for PNG decoding and the classic path under eventlet (its tpool; eventlet's default
-        # is 20). Each thread that decodes keeps its own malloc arena resident: ten POSTs in flight took
-        # the server from 100 to 159 MiB with 20 threads, to 125 MiB with 2, which also served 15 % more.
-        self.BLOCKING_THREADS = _int(env, "BLOCKING_THREADS", 2)
-        # Tests set this to False and call LivePredictor.flush() themselves, for deterministic timing.
-        self.LIVE_WORKER = True
-        # Tests may hand the app a stand-in with Recognizer's interface instead of loading MODEL.
-        self.RECOGNIZER = None
+
+    def flask_settings(self) -> dict[str, Any]:
+        """Return Flask's own settings: the signing key and the caps on a request body and a form field."""
+        return {
+            "SECRET_KEY": self.SECRET_KEY,
+            "MAX_CONTENT_LENGTH": self.MAX_MESSAGE_BYTES,
+            "MAX_FORM_MEMORY_SIZE": self.MAX_MESSAGE_BYTES,
+        }
+
+    def replace(self, **changes: Any) -> Config:
+        """Return a copy with some settings changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read every setting from `env` (default: the process environment); unset or empty: the default."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for item in dataclasses.fields(cls):
+            if not item.init:
+                continue
+            raw = env.get(item.name, "").strip()
+            if raw:
+                values[item.name] = _parse(item.name, raw, _PARSERS.get(item.name) or _TYPES[item.type])
+        return cls(**values)
+
+
+def _parse(name: str, raw: str, parse: Callable[[str], Any]) -> Any:
+    """Parse one environment variable, naming it in the error."""
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        if name in str(exc):
+            raise
+        kind = "a whole number" if parse is int else "a number" if parse is float else "valid"
+        raise ValueError(f"{name} must be {kind}, not {raw!r}") from exc
+
+
+_TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float}
+_PARSERS: dict[str, Callable[[str], Any]] = {"CORS_ORIGINS": _origins, "TRUSTED_PROXIES": _networks}

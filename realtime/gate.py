@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from socketio import Server, packet
 
-from realtime.drawing import ProtocolError
+from realtime import compat
+from realtime.preprocess import InputError
+from realtime.protocol import Limits
+from realtime.ratelimit import TokenBucket
 
 RATE_ERROR_INTERVAL_S = 1.0  # at most one `rate_limited` error per second: a flooder gets no flood back
 MAX_PENALTY_S = 0.1  # the longest a dropped packet holds up the next read of its own connection
@@ -35,42 +37,12 @@ YIELD_EVERY_S = 0.002
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "*"})
 
 
-class TokenBucket:
-    """Allow `rate` units per second on average, with bursts of up to `burst`."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def refill(self) -> None:
-        """Add the tokens earned since the last refill."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def seconds_until(self, amount: float) -> float:
-        """Return how long until `amount` tokens are there (0 if they already are)."""
-        return max(0.0, (amount - self.tokens) / self.rate)
-
-
-@dataclass(frozen=True)
-class Rates:
-    """Per-connection limits: messages and bytes per second, each with a burst allowance."""
-
-    messages: float
-    message_burst: int
-    bytes: float
-    byte_burst: int
-
-
 class RateLimiter:
     """One connection's message and byte budgets."""
 
-    def __init__(self, rates: Rates) -> None:
-        self.messages = TokenBucket(rates.messages, rates.message_burst)
-        self.bytes = TokenBucket(rates.bytes, rates.byte_burst)
+    def __init__(self, limits: Limits) -> None:
+        self.messages = TokenBucket(limits.rate_limit, limits.rate_burst)
+        self.bytes = TokenBucket(limits.rate_limit_bytes, limits.rate_burst_bytes)
         self.last_notice = -math.inf  # monotonic time of the last `rate_limited` error sent
 
     def admit(self, size: int) -> bool:
@@ -89,57 +61,52 @@ class RateLimiter:
 
 
 def decode(packet_class: type[packet.Packet], data: Any) -> packet.Packet:
-    """Decode one Socket.IO packet, refusing what no client of the protocol sends (as ProtocolError)."""
+    """Decode one Socket.IO packet, refusing what no client of the protocol sends (as InputError)."""
     if isinstance(data, bytes | bytearray):
-        raise ProtocolError("bad_packet", "binary messages are not part of the protocol")
+        raise InputError("bad_packet", "binary messages are not part of the protocol")
     if not isinstance(data, str):  # Engine.IO found JSON where a Socket.IO packet should be
-        raise ProtocolError("bad_packet", "not a Socket.IO packet")
+        raise InputError("bad_packet", "not a Socket.IO packet")
     try:
         decoded = packet_class(encoded_packet=data)
     except (ValueError, TypeError, IndexError, KeyError) as exc:  # what python-socketio's decoder raises
-        raise ProtocolError("bad_packet", "not a Socket.IO packet") from exc
+        raise InputError("bad_packet", "not a Socket.IO packet") from exc
     kind = decoded.packet_type
     if kind in (packet.CONNECT, packet.DISCONNECT):
         return decoded  # python-socketio answers unknown namespaces and repeated connects itself
     if kind in (packet.BINARY_EVENT, packet.BINARY_ACK):
-        raise ProtocolError("bad_packet", "binary attachments are not part of the protocol")
+        raise InputError("bad_packet", "binary attachments are not part of the protocol")
     if kind != packet.EVENT:
-        raise ProtocolError("bad_packet", "a client sends only connect, disconnect and event packets")
+        raise InputError("bad_packet", "a client sends only connect, disconnect and event packets")
     if (decoded.namespace or "/") != "/":
-        raise ProtocolError("bad_packet", "only the namespace / is served")
+        raise InputError("bad_packet", "only the namespace / is served")
     event = decoded.data
     if not isinstance(event, list) or not event or not isinstance(event[0], str):
-        raise ProtocolError("bad_packet", "an event is a JSON array that starts with the event's name")
+        raise InputError("bad_packet", "an event is a JSON array that starts with the event's name")
     if event[0] in RESERVED_EVENTS:
-        raise ProtocolError("unknown_event", f"{event[0]!r} is reserved: no client may send it")
+        raise InputError("unknown_event", f"{event[0]!r} is reserved: no client may send it")
     return decoded
 
 
 class Gate:
-    """Stand in for python-socketio's packet dispatcher on one server: limit, check, then dispatch."""
+    """Stand in for python-socketio's packet dispatcher on one server: limit, check, then dispatch.
 
-    def __init__(self, server: Server, rates: Rates, report: Callable[[str, str, str], None]) -> None:
+    Creating a gate puts it in front of the server's dispatcher (through realtime.compat).
+    """
+
+    def __init__(self, server: Server, limits: Limits, report: Callable[[str, str, str], None]) -> None:
         self.server = server
-        self.rates = rates
+        self.limits = limits
         self.report = report  # report(sid, code, message): send an `error` event
         self.limiters: dict[str, RateLimiter] = {}  # by Engine.IO session: namespace reconnects keep theirs
-        self._dispatch = server._handle_eio_message
-        self._closed = server._handle_eio_disconnect
         self._yielded_at = time.perf_counter()
-
-    def install(self) -> None:
-        """Put the gate in front of the server's dispatcher."""
-        # Engine.IO calls its registered handlers; Flask-SocketIO's test client calls the method directly.
-        self.server._handle_eio_message = self.message
-        self.server.eio.on("message", self.message)
-        self.server.eio.on("disconnect", self.disconnect)
+        self._dispatch, self._closed = compat.intercept_packets(server, self.message, self.disconnect)
 
     def message(self, eio_sid: str, data: Any) -> None:
         """Take one Socket.IO packet from a connection."""
         sid = self.server.manager.sid_from_eio_sid(eio_sid, "/")
         limiter = self.limiters.get(eio_sid)
         if limiter is None:
-            limiter = self.limiters[eio_sid] = RateLimiter(self.rates)
+            limiter = self.limiters[eio_sid] = RateLimiter(self.limits)
         size = len(data) if isinstance(data, str | bytes | bytearray) else 0
         joining = sid is None and isinstance(data, str) and data[:1] == str(packet.CONNECT)
         if not joining and not limiter.admit(size):  # a connection's way in is free, the rest is not
@@ -147,12 +114,12 @@ class Gate:
             return
         try:
             decoded = decode(self.server.packet_class, data)
-        except ProtocolError as exc:
+        except InputError as exc:
             if sid is not None:
                 self.report(sid, exc.code, exc.message)
         else:
             if decoded.packet_type == packet.EVENT:  # already decoded: skip the dispatcher's second parse
-                self.server._handle_event(eio_sid, decoded.namespace, decoded.id, decoded.data)
+                compat.dispatch_event(self.server, eio_sid, decoded.namespace, decoded.id, decoded.data)
             else:
                 self._dispatch(eio_sid, data)
         now = time.perf_counter()
@@ -170,8 +137,9 @@ class Gate:
         now = time.monotonic()
         if sid is not None and now - limiter.last_notice >= RATE_ERROR_INTERVAL_S:
             limiter.last_notice = now
+            limits = self.limits
             message = (
-                f"over {self.rates.messages:g} messages or {self.rates.bytes:g} bytes per second: "
+                f"over {limits.rate_limit:g} messages or {limits.rate_limit_bytes:g} bytes per second: "
                 "messages dropped; send `sync` later"
             )
             self.report(sid, "rate_limited", message)

@@ -22,7 +22,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from realtime import preprocess
-from realtime.drawing import Drawing, Limits, Snapshot, render
+from realtime.drawing import Drawing, Snapshot, render
+from realtime.protocol import Limits
 
 log = logging.getLogger(__name__)
 

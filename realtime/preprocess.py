@@ -58,13 +58,18 @@ _min, _max, _sum = np.minimum.reduce, np.maximum.reduce, np.add.reduce
 _DATA_URL_PREFIX = "data:image/png;base64,"
 
 
-class PreprocessError(ValueError):
-    """A drawing or image that cannot be turned into a bitmap; `code` names the reason."""
+class InputError(ValueError):
+    """Input that is refused: `code` names the reason (docs/protocol.md lists them), `message` is for people.
 
-    def __init__(self, code: str, message: str) -> None:
+    The one error type for bad input, from the rasterizer up to the protocol (realtime.protocol) and the
+    HTTP routes; `seq` is the refused live message's `seq`, when it had a valid one.
+    """
+
+    def __init__(self, code: str, message: str, seq: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.seq = seq
 
 
 # --- strokes ---------------------------------------------------------------------------------------
@@ -73,20 +78,30 @@ class PreprocessError(ValueError):
 def strokes_from_quickdraw(drawing: Any) -> list[np.ndarray]:
     """Convert Quick, Draw! strokes `[[xs], [ys]]` (or `[[xs], [ys], [ts]]`) to (N, 2) float arrays."""
     if not isinstance(drawing, list | tuple):
-        raise PreprocessError("bad_strokes", "strokes must be a list of [[x...], [y...]] strokes")
+        raise InputError("bad_strokes", "strokes must be a list of [[x...], [y...]] strokes")
     if len(drawing) > MAX_STROKES:
-        raise PreprocessError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
+        raise InputError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
     strokes = []
     for i, stroke in enumerate(drawing):
         if not isinstance(stroke, list | tuple) or len(stroke) not in (2, 3):
-            raise PreprocessError(
+            raise InputError(
                 "bad_strokes", f"stroke {i} must be [[x...], [y...]] or [[x...], [y...], [t...]]"
             )
         xs, ys = stroke[0], stroke[1]
         if not isinstance(xs, list | tuple) or not isinstance(ys, list | tuple) or len(xs) != len(ys):
-            raise PreprocessError("bad_strokes", f"stroke {i} needs x and y lists of the same length")
+            raise InputError("bad_strokes", f"stroke {i} needs x and y lists of the same length")
         strokes.append(_as_points(np.column_stack((_numbers(xs, i), _numbers(ys, i))), i))
     return strokes
+
+
+def checked_coordinates(array: np.ndarray, what: str) -> np.ndarray:
+    """Return numeric coordinates as float64, refusing non-finite ones and any beyond ±MAX_COORDINATE."""
+    if array.dtype.kind not in "iuf":
+        raise InputError("bad_points", f"{what}: coordinates must be numbers")
+    array = array.astype(np.float64)
+    if array.size and not (np.isfinite(array).all() and _max(np.abs(array), axis=None) <= MAX_COORDINATE):
+        raise InputError("bad_points", f"{what}: coordinates must be finite and within ±{MAX_COORDINATE:g}")
+    return array
 
 
 def _numbers(values: Sequence[Any], index: int) -> np.ndarray:
@@ -94,9 +109,9 @@ def _numbers(values: Sequence[Any], index: int) -> np.ndarray:
     try:
         array = np.asarray(values)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise PreprocessError("bad_points", f"stroke {index}: coordinates must be numbers") from exc
+        raise InputError("bad_points", f"stroke {index}: coordinates must be numbers") from exc
     if array.dtype.kind not in "iuf" or array.ndim != 1:
-        raise PreprocessError("bad_points", f"stroke {index}: coordinates must be numbers")
+        raise InputError("bad_points", f"stroke {index}: coordinates must be numbers")
     return array
 
 
@@ -115,22 +130,22 @@ def rasterize_strokes(strokes: Sequence[Any]) -> np.ndarray:
 def rasterize_points(xy: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     """Render one (N, 2) array of canvas points, stroke after stroke, given each stroke's point count."""
     if not isinstance(xy, np.ndarray) or xy.ndim != 2 or xy.shape[1] != 2 or xy.dtype.kind not in "iuf":
-        raise PreprocessError("bad_points", "points must be an (N, 2) numeric array")
+        raise InputError("bad_points", "points must be an (N, 2) numeric array")
     try:
         counts = np.asarray(counts)
     except (ValueError, TypeError) as exc:
-        raise PreprocessError("bad_strokes", "counts must be whole numbers of points per stroke") from exc
+        raise InputError("bad_strokes", "counts must be whole numbers of points per stroke") from exc
     if counts.ndim != 1:
-        raise PreprocessError("bad_strokes", "counts must be a flat list of points per stroke")
+        raise InputError("bad_strokes", "counts must be a flat list of points per stroke")
     if len(counts) == 0:
-        raise PreprocessError("empty_drawing", "the drawing is empty")
+        raise InputError("empty_drawing", "the drawing is empty")
     if len(counts) > MAX_STROKES:
-        raise PreprocessError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
+        raise InputError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
     if len(xy) > MAX_POINTS:
-        raise PreprocessError("too_many_points", f"a drawing may have at most {MAX_POINTS} points")
+        raise InputError("too_many_points", f"a drawing may have at most {MAX_POINTS} points")
     # The bounds first: a sum of absurd counts could wrap around.
     if counts.dtype.kind not in "iu" or _min(counts) < 1 or _max(counts) > len(xy) or _sum(counts) != len(xy):
-        raise PreprocessError("bad_strokes", "every stroke needs at least one point, and all points a stroke")
+        raise InputError("bad_strokes", "every stroke needs at least one point, and all points a stroke")
     counts = counts.astype(np.int64)
     xy = np.array(xy, np.float64, order="C")  # a copy: the steps below work in place
     return _render(*_simplify(xy, counts, *_frame(xy)))
@@ -146,31 +161,31 @@ def _as_points(stroke: Any, index: int) -> np.ndarray:
     try:
         array = np.asarray(stroke)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise PreprocessError("bad_points", f"stroke {index}: points must be [x, y] pairs") from exc
+        raise InputError("bad_points", f"stroke {index}: points must be [x, y] pairs") from exc
     if array.dtype.kind not in "iuf":
-        raise PreprocessError("bad_points", f"stroke {index}: coordinates must be numbers")
+        raise InputError("bad_points", f"stroke {index}: coordinates must be numbers")
     shape = array.shape
     if len(shape) != 2 or shape[1] not in (2, 3) or shape[0] == 0:
-        raise PreprocessError("bad_points", f"stroke {index} must hold at least one [x, y] point")
+        raise InputError("bad_points", f"stroke {index} must hold at least one [x, y] point")
     return array
 
 
 def _validated(strokes: Sequence[Any]) -> list[np.ndarray]:
     """Check a whole drawing against the limits and return its strokes as numeric arrays."""
     if not isinstance(strokes, list | tuple):
-        raise PreprocessError("bad_strokes", "strokes must be a list")
+        raise InputError("bad_strokes", "strokes must be a list")
     if not strokes:
-        raise PreprocessError("empty_drawing", "the drawing is empty")
+        raise InputError("empty_drawing", "the drawing is empty")
     if len(strokes) > MAX_STROKES:
-        raise PreprocessError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
+        raise InputError("too_many_strokes", f"a drawing may have at most {MAX_STROKES} strokes")
     total = 0
     arrays = []
     for i, stroke in enumerate(strokes):
         if not isinstance(stroke, _STROKE_TYPES):
-            raise PreprocessError("bad_points", f"stroke {i} must be a list of [x, y] points")
+            raise InputError("bad_points", f"stroke {i} must be a list of [x, y] points")
         total += len(stroke)
         if total > MAX_POINTS:
-            raise PreprocessError("too_many_points", f"a drawing may have at most {MAX_POINTS} points")
+            raise InputError("too_many_points", f"a drawing may have at most {MAX_POINTS} points")
         arrays.append(_as_points(stroke, i))
     return arrays
 
@@ -188,12 +203,10 @@ def _frame(xy: np.ndarray) -> tuple[float, float, float]:
     # These comparisons refuse NaN (every comparison with it is false), infinities and absurd values.
     low, high = -MAX_COORDINATE, MAX_COORDINATE
     if not (left >= low and top >= low and right <= high and bottom <= high):
-        if not np.isfinite(xy).all():
-            raise PreprocessError("bad_points", "coordinates must be finite numbers")
-        raise PreprocessError("bad_points", f"coordinates must lie within ±{MAX_COORDINATE:g}")
+        checked_coordinates(xy, "points")
     extent = max(right - left, bottom - top)
     if extent <= 0.0:
-        raise PreprocessError("too_small", "the drawing is a single point: draw a line")
+        raise InputError("too_small", "the drawing is a single point: draw a line")
     return left, top, 255.0 / extent
 
 
@@ -232,7 +245,7 @@ def _resample(z: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
     arc[0] = 0.0
     steps.cumsum(out=arc[1:])
     if arc[-1] > MAX_INK:  # the strokes' total length: the axis skips the gaps between strokes
-        raise PreprocessError(
+        raise InputError(
             "too_much_ink", f"the strokes may be at most {MAX_INK} units long in all (at 256×256)"
         )
     start_arc = arc[ends - counts]
@@ -286,33 +299,31 @@ def decode_png_data_url(
     """
     max_side = min(max_side, MAX_IMAGE_SIDE)
     if not isinstance(url, str):
-        raise PreprocessError("bad_data_url", "the image must be a data URL string")
+        raise InputError("bad_data_url", "the image must be a data URL string")
     if not url.startswith(_DATA_URL_PREFIX):
-        raise PreprocessError("bad_data_url", "the image must be a data:image/png;base64 URL")
+        raise InputError("bad_data_url", "the image must be a data:image/png;base64 URL")
     if len(url) > 4 * ((max_bytes + 2) // 3) + len(_DATA_URL_PREFIX):
-        raise PreprocessError("image_too_large", f"the PNG is over {max_bytes} bytes")
+        raise InputError("image_too_large", f"the PNG is over {max_bytes} bytes")
     try:
         data = base64.b64decode(url[len(_DATA_URL_PREFIX) :], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise PreprocessError("bad_data_url", "the data URL is not valid base64") from exc
+        raise InputError("bad_data_url", "the data URL is not valid base64") from exc
     width, height = png_size(data)
     if width > max_side or height > max_side:
-        raise PreprocessError(
-            "image_too_large", f"the image is {width}×{height}; at most {max_side}×{max_side}"
-        )
+        raise InputError("image_too_large", f"the image is {width}×{height}; at most {max_side}×{max_side}")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
-        raise PreprocessError("not_png", "the PNG could not be decoded")
+        raise InputError("not_png", "the PNG could not be decoded")
     return _ink(image)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
     """Read (width, height) from a PNG's IHDR header, refusing anything that is not a PNG."""
     if len(data) < 33 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        raise PreprocessError("not_png", "the image is not a PNG")
+        raise InputError("not_png", "the image is not a PNG")
     width, height = struct.unpack(">II", data[16:24])
     if width == 0 or height == 0:
-        raise PreprocessError("not_png", "the PNG has no pixels")
+        raise InputError("not_png", "the PNG has no pixels")
     return width, height
 
 
@@ -321,7 +332,7 @@ def _ink(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
-        raise PreprocessError("not_png", "unsupported PNG sample format")
+        raise InputError("not_png", "unsupported PNG sample format")
     if image.ndim == 2:
         return 255 - image
     channels = image.shape[2]
@@ -336,11 +347,11 @@ def _ink(image: np.ndarray) -> np.ndarray:
 def image_to_bitmap(ink: np.ndarray) -> np.ndarray:
     """Place an ink image (255 = ink) in the dataset's geometry and line width: float32 28×28 in [0, 1]."""
     if ink.ndim != 2 or ink.dtype != np.uint8:
-        raise PreprocessError("bad_image", "the ink image must be a 2-D uint8 array")
+        raise InputError("bad_image", "the ink image must be a 2-D uint8 array")
     mask = (ink >= 128).astype(np.uint8)  # half coverage: where an anti-aliased edge really lies
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
-        raise PreprocessError("empty_drawing", "the image has no ink")
+        raise InputError("empty_drawing", "the image has no ink")
     x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     crop = np.pad(mask[y0:y1, x0:x1], 1)
     inside = cv2.distanceTransform(crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
@@ -350,7 +361,7 @@ def image_to_bitmap(ink: np.ndarray) -> np.ndarray:
     brush = _brush_width(inside)
     extent = max(x1 - x0, y1 - y0) - brush  # the centre lines' extent: the ink less the brush
     if extent <= 1.0:
-        raise PreprocessError("too_small", "the drawing is a single dot: draw a line")
+        raise InputError("too_small", "the drawing is a single dot: draw a line")
     scale = 255.0 / extent  # image pixels -> 256-box units
     # Redraw each stroke at the dataset's diameter: keep what lies within 8 units of the centre line.
     depth = brush / 2.0 - (LINE_DIAMETER / 2.0) / scale
@@ -390,5 +401,5 @@ def bitmap_to_png_data_url(bitmap: np.ndarray) -> str:
     pixels = np.clip(np.asarray(bitmap, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     ok, png = cv2.imencode(".png", pixels)
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 2-D array
-        raise PreprocessError("bad_image", "could not encode the bitmap")
+        raise InputError("bad_image", "could not encode the bitmap")
     return _DATA_URL_PREFIX + base64.b64encode(png.tobytes()).decode("ascii")

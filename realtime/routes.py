@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, TooManyRequests
 
 from realtime import preprocess
-from realtime.drawing import ProtocolError, parse_strokes
 from realtime.live import Model, ranked
+from realtime.preprocess import InputError
+from realtime.protocol import http_status, parse_strokes
+from realtime.ratelimit import client_address, retry_after_header
 
 bp = Blueprint("pages", __name__)
 
-TOO_LARGE = frozenset({"image_too_large", "too_many_points", "too_many_strokes", "too_much_ink"})
+RATE_LIMITED = frozenset({"pages.predict_page", "pages.predict_api"})  # endpoints that cost an inference
+CHUNK_BYTES = 64 * 1024
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -28,11 +32,6 @@ SECURITY_HEADERS = {
 def _state() -> Any:
     """Return the app's shared state (realtime.server.AppState)."""
     return current_app.extensions["realtime"]
-
-
-def _status(code: str) -> int:
-    """Map an input error code to its HTTP status: 413 for input over a limit, else 400."""
-    return 413 if code in TOO_LARGE else 400
 
 
 def _classify(
@@ -70,11 +69,11 @@ def predict_page() -> str | tuple[str, int]:
             state.model,
             preprocess.data_url_to_bitmap,
             request.form.get("url"),
-            current_app.config["MAX_IMAGE_BYTES"],
-            current_app.config["MAX_IMAGE_SIDE"],
+            state.config.MAX_IMAGE_BYTES,
+            state.config.MAX_IMAGE_SIDE,
         )
-    except preprocess.PreprocessError as exc:
-        return _error_page(_status(exc.code), exc.message)
+    except InputError as exc:
+        return _error_page(http_status(exc), exc.message)
     return render_template(
         "results.html",
         top=ranked(state.model.labels, probabilities),
@@ -95,16 +94,16 @@ def predict_api() -> Response | tuple[Response, int]:
         if "strokes" in data:
             make_bitmap, args = (
                 preprocess.rasterize_strokes,
-                (parse_strokes(data["strokes"], state.live.limits),),
+                (parse_strokes(data["strokes"], state.config.limits),),
             )
         else:
             make_bitmap, args = (
                 preprocess.data_url_to_bitmap,
-                (data["image"], current_app.config["MAX_IMAGE_BYTES"], current_app.config["MAX_IMAGE_SIDE"]),
+                (data["image"], state.config.MAX_IMAGE_BYTES, state.config.MAX_IMAGE_SIDE),
             )
         _, probabilities = state.run_blocking(_classify, state.model, make_bitmap, *args)
-    except (ProtocolError, preprocess.PreprocessError) as exc:
-        return jsonify(code=exc.code, message=exc.message), _status(exc.code)
+    except InputError as exc:
+        return jsonify(code=exc.code, message=exc.message), http_status(exc)
     return jsonify(top=ranked(state.model.labels, probabilities), model=state.model.version)
 
 
@@ -122,14 +121,60 @@ def healthz() -> Response:
     )
 
 
+@bp.before_app_request
+def limit_rate() -> None:
+    """Refuse the costly routes with 429 when the client's address is over its request rate."""
+    if request.endpoint not in RATE_LIMITED:
+        return
+    state = _state()
+    address = client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), state.config.TRUSTED_PROXIES
+    )
+    wait = state.http_limiter.retry_after(address)
+    if wait > 0:
+        raise TooManyRequests(
+            f"over {state.config.HTTP_RATE_LIMIT:g} requests per second from one address: try again later",
+            retry_after=int(retry_after_header(wait)),
+        )
+
+
+@bp.before_app_request
+def read_chunked_body() -> None:
+    """Read a body of unknown length (chunked) up to the cap: 413 beyond it, like a declared length.
+
+    Werkzeug cannot: under eventlet (no `wsgi.input_terminated`) it hands the route an empty body, and
+    its own server cuts a long body at the cap without saying so. Only environ is read before this runs.
+    """
+    environ = request.environ
+    if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return  # a declared Content-Length: Werkzeug refuses one over the cap itself
+    cap = current_app.config["MAX_CONTENT_LENGTH"]
+    source, body = environ["wsgi.input"], bytearray()
+    try:
+        while len(body) <= cap:
+            piece = source.read(min(CHUNK_BYTES, cap + 1 - len(body)))
+            if not piece:
+                break
+            body += piece
+    except (OSError, ValueError) as exc:  # a malformed chunk, or the body ended early
+        raise BadRequest("the chunked body is malformed or incomplete") from exc
+    if len(body) > cap:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"] = io.BytesIO(bytes(body))
+    environ["wsgi.input_terminated"] = True
+
+
 @bp.app_errorhandler(HTTPException)
 def http_error(exc: HTTPException) -> Any:
     """Answer HTTP errors (413 oversized body, 400 malformed, 404, ...) as JSON for the API, else a page."""
     status = exc.code or 500
     message = exc.description or exc.name
+    # Headers the error carries besides its own body's type: Retry-After on a 429.
+    headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
     if _wants_json():
-        return jsonify(code=exc.name.lower().replace(" ", "_"), message=message), status
-    return _error_page(status, message)
+        return jsonify(code=exc.name.lower().replace(" ", "_"), message=message), status, headers
+    page, status = _error_page(status, message)
+    return page, status, headers
 
 
 @bp.after_app_request

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,12 +13,13 @@ from typing import Any
 from flask import Flask
 from flask_socketio import SocketIO
 
-from realtime import events, routes, transport, wire
+from realtime import compat, routes, transport, wire
 from realtime.concurrency import blocking_caller, size_tpool
 from realtime.config import Config
-from realtime.drawing import Limits
-from realtime.gate import Rates
+from realtime.events import LiveEvents
+from realtime.gate import Gate
 from realtime.live import LivePredictor, Model
+from realtime.ratelimit import AddressLimiter
 from realtime.recognizer import Recognizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,11 +30,14 @@ socketio = SocketIO()
 
 @dataclass
 class AppState:
-    """What the handlers of one app share: the model, the live predictor and how to run slow calls."""
+    """What the handlers of one app share: settings, model, live predictor, how to run slow calls."""
 
+    config: Config
     model: Model
     live: LivePredictor
+    events: LiveEvents
     run_blocking: Callable[..., Any]
+    http_limiter: AddressLimiter  # POST /predict and /api/predict, per client address
     started: float  # time.monotonic() at creation
 
 
@@ -47,74 +51,52 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Create the app from environment settings, overridden by `config` (tests pass a dict)."""
-    settings = vars(Config())
-    settings.update(config or {})
-    for derived in ("MAX_CONTENT_LENGTH", "MAX_FORM_MEMORY_SIZE"):  # a whole body, one form field
-        if derived not in (config or {}):
-            settings[derived] = settings["MAX_MESSAGE_BYTES"]
-    configure_logging(settings["LOG_LEVEL"])
+def create_app(
+    config: Config | None = None, *, model: Model | None = None, live_worker: bool = True
+) -> Flask:
+    """Create the app from `config` (default: read from the environment).
+
+    `model` replaces the configured MODEL (tests pass a stand-in); with `live_worker=False` no background
+    worker predicts, and tests call `LivePredictor.flush()` themselves, for deterministic timing.
+    """
+    config = config or Config.from_env()
+    configure_logging(config.LOG_LEVEL)
+    compat.check(config.ASYNC_MODE)
 
     app = Flask("realtime", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-    app.config.update(settings)
+    app.config.update(config.flask_settings())
 
-    model = settings["RECOGNIZER"] or Recognizer.from_name(
-        settings["MODEL"], num_threads=settings["INTERPRETER_THREADS"]
-    )
+    model = model or Recognizer.from_name(config.MODEL, num_threads=config.INTERPRETER_THREADS)
+    origins = config.CORS_ORIGINS
     socketio.init_app(
         app,
-        async_mode=settings["ASYNC_MODE"],
-        cors_allowed_origins=settings["CORS_ORIGINS"],
-        max_http_buffer_size=settings["MAX_MESSAGE_BYTES"],
+        async_mode=config.ASYNC_MODE,
+        cors_allowed_origins=list(origins) if isinstance(origins, tuple) else origins,
+        max_http_buffer_size=config.MAX_MESSAGE_BYTES,
         # One connection's messages are handled in order, by its own reader: no thread per message.
         async_handlers=False,
         json=wire,
     )
-    transport.harden(socketio.server.eio)
+    server = socketio.server
+    transport.harden(app, server.eio)
     if socketio.async_mode == "eventlet":
-        size_tpool(settings["BLOCKING_THREADS"])
+        size_tpool(config.BLOCKING_THREADS)
     run_blocking = blocking_caller(socketio.async_mode)
-    limits = Limits(
-        max_points=settings["MAX_POINTS"],
-        max_strokes=settings["MAX_STROKES"],
-        max_points_per_message=settings["MAX_POINTS_PER_MESSAGE"],
-        max_ink=settings["MAX_INK"],
-    )
     live = LivePredictor(
-        socketio.server,
+        server,
         model,
-        limits,
-        max_connections=settings["MAX_CONNECTIONS"],
-        max_batch=settings["MAX_BATCH"],
-        background=settings["LIVE_WORKER"],
+        config.limits,
+        max_connections=config.MAX_CONNECTIONS,
+        max_batch=config.MAX_BATCH,
+        background=live_worker,
     )
-    rates = Rates(
-        messages=settings["RATE_LIMIT"],
-        message_burst=settings["RATE_BURST"],
-        bytes=settings["RATE_LIMIT_BYTES"],
-        byte_burst=max(settings["RATE_BURST_BYTES"], settings["MAX_MESSAGE_BYTES"]),
+    events = LiveEvents(live, config.limits, run_blocking)
+    server.register_namespace(events)
+    Gate(server, config.limits, events.error)
+    limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
+    app.extensions["realtime"] = AppState(
+        config, model, live, events, run_blocking, limiter, time.monotonic()
     )
-    events.register(
-        socketio.server,
-        live,
-        run_blocking,
-        rates,
-        {
-            "max_points": limits.max_points,
-            "max_strokes": limits.max_strokes,
-            "max_points_per_message": limits.max_points_per_message,
-            "max_ink": limits.max_ink,
-            "max_message_bytes": settings["MAX_MESSAGE_BYTES"],
-            "max_image_bytes": settings["MAX_IMAGE_BYTES"],
-            "max_image_side": settings["MAX_IMAGE_SIDE"],
-            "rate_limit": rates.messages,
-            "rate_burst": rates.message_burst,
-            "rate_limit_bytes": rates.bytes,
-            "rate_burst_bytes": rates.byte_burst,
-        },
-    )
-    app.extensions["realtime"] = AppState(model, live, run_blocking, time.monotonic())
     app.register_blueprint(routes.bp)
     logging.getLogger(__name__).info(
         "model %s (%d classes), async mode %s", model.version, len(model.labels), socketio.async_mode

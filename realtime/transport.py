@@ -10,7 +10,8 @@ sends (the request hangs forever); and a request for a session that has just clo
 raises a KeyError for it: a 500). Each is logged on one line.
 
 Eventlet's WebSocket also unmasks every incoming frame byte by byte in Python (about 0.35 s per MB, on
-the event loop, so every client waits); `fast_unmask` does the same XOR on whole integers.
+the event loop, so every client waits); `fast_unmask` does the same XOR on whole integers. The hooks that
+put these guards in place are in realtime.compat; the POST guard is plain WSGI middleware.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from engineio import packet, payload
+
+from realtime import compat
 
 log = logging.getLogger(__name__)
 
@@ -54,40 +57,40 @@ class CheckedWebSocket:
         return getattr(self._ws, name)
 
 
-def _checked_websockets(websocket_class: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap an Engine.IO async driver's WebSocket class so that its handler sees a CheckedWebSocket."""
+class PollingGuard:
+    """WSGI middleware in front of Engine.IO's endpoint: refuse long-polling POSTs it would mishandle."""
 
-    def make(handler: Callable[[Any], Any], server: Any) -> Any:
-        return websocket_class(lambda ws: handler(CheckedWebSocket(ws)), server)
+    def __init__(self, app: Callable[..., Iterable[Any]], max_bytes: int, path: str = "/socket.io/") -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.path = path
 
-    return make
-
-
-def harden(eio: Any) -> None:
-    """Guard an engineio.Server: non-Engine.IO WebSocket frames close the connection, bad POSTs get 4xx."""
-    # A copy: the driver's table is shared by every server of the process.
-    eio._async = {**eio._async, "websocket": _checked_websockets(eio._async["websocket"])}
-    handle_request = eio.handle_request
-
-    def guarded_handle_request(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[Any]:
-        """Refuse long-polling POSTs Engine.IO would mishandle; answer a just-closed session with 400."""
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[Any]:
+        """Check Engine.IO POSTs; answer a request for a just-closed session with 400."""
+        if not environ.get("PATH_INFO", "").startswith(self.path):
+            return self.app(environ, start_response)
         if environ.get("REQUEST_METHOD") == "POST":
-            status, problem, body = _check_post(environ, eio.max_http_buffer_size)
+            status, problem, body = _check_post(environ, self.max_bytes)
             if problem:
                 log.info("refused a long-polling POST: %s", problem)
                 start_response(status, [("Content-Type", "text/plain")])
                 return [problem.encode()]
             environ["wsgi.input"] = io.BytesIO(body)  # read once here; Engine.IO reads it again
         try:
-            return handle_request(environ, start_response)
+            return self.app(environ, start_response)
         except KeyError as exc:  # Engine.IO found the session closed between looking it up and using it
             log.info("refused a request for a closed Engine.IO session: %s", exc)
             start_response("400 BAD REQUEST", [("Content-Type", "text/plain")])
             return [b"session closed"]
 
-    eio.handle_request = guarded_handle_request
+
+def harden(app: Any, eio: Any) -> None:
+    """Guard a Flask app's Engine.IO server: non-Engine.IO WebSocket frames close the connection, bad POSTs
+    get 4xx, and eventlet's WebSockets unmask frames quickly."""
+    compat.wrap_websockets(eio, CheckedWebSocket)
+    app.wsgi_app = PollingGuard(app.wsgi_app, eio.max_http_buffer_size)
     if eio.async_mode == "eventlet":
-        speed_up_eventlet_websockets()
+        compat.replace_websocket_unmasking(fast_unmask)
 
 
 def _check_post(environ: dict[str, Any], max_bytes: int) -> tuple[str, str, bytes]:
@@ -122,10 +125,3 @@ def fast_unmask(data: bytes, mask: Any, length: int | None = None, offset: int =
     repeated = key * (length // 4 + 1)
     masked = int.from_bytes(data[:length], "little") ^ int.from_bytes(repeated[:length], "little")
     return masked.to_bytes(length, "little")
-
-
-def speed_up_eventlet_websockets() -> None:
-    """Replace eventlet's byte-by-byte WebSocket unmasking with `fast_unmask` (same result, ~80× faster)."""
-    from eventlet import websocket
-
-    websocket.RFC6455WebSocket._apply_mask = staticmethod(fast_unmask)

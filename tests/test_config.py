@@ -13,7 +13,7 @@ from realtime.config import Config
 
 
 def test_defaults_are_safe() -> None:
-    config = Config({})
+    config = Config.from_env({})
     assert (config.HOST, config.PORT, config.MODEL, config.ASYNC_MODE) == (
         "127.0.0.1",
         5000,
@@ -21,15 +21,17 @@ def test_defaults_are_safe() -> None:
         "eventlet",
     )
     assert config.CORS_ORIGINS is None  # same origin only
-    assert len(config.SECRET_KEY) >= 32 and config.SECRET_KEY != Config({}).SECRET_KEY  # random per process
-    assert config.MAX_CONTENT_LENGTH == config.MAX_MESSAGE_BYTES == 1_000_000
+    assert (
+        len(config.SECRET_KEY) >= 32 and config.SECRET_KEY != Config.from_env({}).SECRET_KEY
+    )  # random per process
+    assert config.flask_settings()["MAX_CONTENT_LENGTH"] == config.MAX_MESSAGE_BYTES == 1_000_000
     # The largest PNG allowed, base64-encoded in a data URL, fits in one message.
     assert 4 * config.MAX_IMAGE_BYTES / 3 + 100 < config.MAX_MESSAGE_BYTES
     assert (config.MAX_POINTS, config.MAX_STROKES) == (preprocess.MAX_POINTS, preprocess.MAX_STROKES)
 
 
 def test_environment_overrides() -> None:
-    config = Config(
+    config = Config.from_env(
         {
             "HOST": "0.0.0.0",
             "PORT": "8080",
@@ -49,19 +51,21 @@ def test_environment_overrides() -> None:
         "everyday20",
         "threading",
     )
-    assert config.CORS_ORIGINS == ["https://a.example", "https://b.example"]
+    assert config.CORS_ORIGINS == ("https://a.example", "https://b.example")
     assert (config.SECRET_KEY, config.MAX_POINTS, config.RATE_LIMIT, config.LOG_LEVEL) == (
         "s3cret",
         500,
         30.5,
         "DEBUG",
     )
-    assert Config({"CORS_ORIGINS": "*"}).CORS_ORIGINS == "*"
-    assert (config.BLOCKING_THREADS, Config({}).BLOCKING_THREADS) == (3, 2)
+    assert Config.from_env({"CORS_ORIGINS": "*"}).CORS_ORIGINS == "*"
+    assert (config.BLOCKING_THREADS, Config.from_env({}).BLOCKING_THREADS) == (3, 2)
 
 
 def test_limits_cannot_exceed_what_the_rasterizer_accepts() -> None:
-    config = Config({"MAX_POINTS": "999999999", "MAX_STROKES": "999999", "MAX_IMAGE_BYTES": "999999999"})
+    config = Config.from_env(
+        {"MAX_POINTS": "999999999", "MAX_STROKES": "999999", "MAX_IMAGE_BYTES": "999999999"}
+    )
     assert config.MAX_POINTS == preprocess.MAX_POINTS
     assert config.MAX_STROKES == preprocess.MAX_STROKES
     assert config.MAX_IMAGE_BYTES == preprocess.MAX_PNG_BYTES
@@ -79,17 +83,17 @@ def test_limits_cannot_exceed_what_the_rasterizer_accepts() -> None:
 )
 def test_nonsense_is_refused_with_the_settings_name(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
-        Config({name: value})
+        Config.from_env({name: value})
 
 
 def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> None:
     main = threading.get_ident()
     for mode, caller in (("eventlet", call_in_tpool), ("threading", call_directly)):
-        app = create_app({"ASYNC_MODE": mode, "RECOGNIZER": model, "LIVE_WORKER": False})
+        app = create_app(Config(ASYNC_MODE=mode), model=model, live_worker=False)
         run_blocking = app.extensions["realtime"].run_blocking
         assert run_blocking is caller
         assert (run_blocking(threading.get_ident) != main) is (mode == "eventlet")
     from eventlet import tpool
 
-    create_app({"ASYNC_MODE": "eventlet", "RECOGNIZER": model, "LIVE_WORKER": False, "BLOCKING_THREADS": 3})
+    create_app(Config(ASYNC_MODE="eventlet", BLOCKING_THREADS=3), model=model, live_worker=False)
     assert tpool._nthreads == 3  # the pool's size for its next start (eventlet's default is 20)

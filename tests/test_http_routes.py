@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from realtime import create_app, preprocess
+from realtime.config import Config
 from tests.images import data_url, png_bomb
 from tests.quickdraw import canvas_png_data_url, drawings, raw_points
 
@@ -26,7 +27,7 @@ CIRCLE = [[50 + 40 * np.cos(a), 50 + 40 * np.sin(a)] for a in np.linspace(0, 2 *
 
 @pytest.fixture
 def app(model: Any) -> Flask:
-    return create_app({"ASYNC_MODE": "threading", "RECOGNIZER": model, "LIVE_WORKER": False})
+    return create_app(Config(ASYNC_MODE="threading"), model=model, live_worker=False)
 
 
 @pytest.fixture
@@ -213,7 +214,7 @@ def test_form_post_of_a_real_drawing_shows_its_class(
     word: str,
     index: int,
 ) -> None:
-    app = create_app({"ASYNC_MODE": "threading", "LIVE_WORKER": False})
+    app = create_app(Config(ASYNC_MODE="threading"), live_worker=False)
     record = drawings(word)[index]
     assert record["word"] == word
     response = app.test_client().post(
@@ -224,7 +225,7 @@ def test_form_post_of_a_real_drawing_shows_its_class(
 
 
 def test_api_classifies_real_strokes(real_model: Path) -> None:
-    app = create_app({"ASYNC_MODE": "threading", "LIVE_WORKER": False})
+    app = create_app(Config(ASYNC_MODE="threading"), live_worker=False)
     record = drawings("fish")[22]  # the only held-out raw fish
     response = app.test_client().post("/api/predict", json={"strokes": record["drawing"]})
     assert response.status_code == 200
@@ -248,10 +249,9 @@ def test_api_classifies_real_strokes(real_model: Path) -> None:
 def test_socketio_accepts_only_the_configured_origins(
     model: Any, cors: str | None, origin: str, allowed: bool
 ) -> None:
-    config: dict[str, Any] = {"ASYNC_MODE": "threading", "RECOGNIZER": model, "LIVE_WORKER": False}
-    if cors is not None:
-        config["CORS_ORIGINS"] = "*" if cors == "*" else [cors]
-    client = create_app(config).test_client()
+    origins = None if cors is None else "*" if cors == "*" else (cors,)
+    config = Config(ASYNC_MODE="threading", CORS_ORIGINS=origins)
+    client = create_app(config, model=model, live_worker=False).test_client()
     response = client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": origin})
     assert (response.status_code == 200) is allowed
     if allowed:

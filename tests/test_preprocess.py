@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from realtime import preprocess
-from realtime.preprocess import PreprocessError
+from realtime.preprocess import InputError
 
 from .quickdraw import canvas_png_data_url, paired, raw_points
 
@@ -87,7 +87,7 @@ def test_timestamps_and_arrays_are_accepted() -> None:
     ],
 )
 def test_bad_point_arrays_raise_typed_errors(xy: np.ndarray, counts: list[int], code: str) -> None:
-    with pytest.raises(PreprocessError) as error:
+    with pytest.raises(InputError) as error:
         preprocess.rasterize_points(xy, counts)
     assert error.value.code == code
 
@@ -157,7 +157,7 @@ def test_bitmap_round_trips_through_png_data_url() -> None:
     ],
 )
 def test_bad_strokes_raise_typed_errors(strokes: object, code: str) -> None:
-    with pytest.raises(PreprocessError) as error:
+    with pytest.raises(InputError) as error:
         preprocess.rasterize_strokes(strokes)
     assert error.value.code == code
     assert error.value.message
@@ -168,7 +168,7 @@ def test_bad_strokes_raise_typed_errors(strokes: object, code: str) -> None:
     [[[[0, 1], [0]]], [[[0, 1]]], [["ab", "cd"]], [[[0, 1], [0, "x"]]], {"x": 1}, [[[[0]], [[1]]]]],
 )
 def test_bad_quickdraw_strokes_raise_typed_errors(drawing: object) -> None:
-    with pytest.raises(PreprocessError):
+    with pytest.raises(InputError):
         preprocess.rasterize_quickdraw(drawing)
 
 
@@ -205,7 +205,7 @@ def data_url(data: bytes) -> str:
     ],
 )
 def test_bad_images_raise_typed_errors(url: object, code: str) -> None:
-    with pytest.raises(PreprocessError) as error:
+    with pytest.raises(InputError) as error:
         preprocess.data_url_to_bitmap(url)
     assert error.value.code == code
 
@@ -213,7 +213,7 @@ def test_bad_images_raise_typed_errors(url: object, code: str) -> None:
 def test_blank_canvas_is_an_empty_drawing() -> None:
     blank = canvas_png_data_url([[[0, 0], [1, 1]]], brush=1)
     white = preprocess.bitmap_to_png_data_url(np.ones((28, 28), np.float32))  # all white: no dark ink
-    with pytest.raises(PreprocessError) as error:
+    with pytest.raises(InputError) as error:
         preprocess.data_url_to_bitmap(white)
     assert error.value.code == "empty_drawing"
     assert preprocess.data_url_to_bitmap(blank).shape == (28, 28)
@@ -237,10 +237,10 @@ plausible = st.lists(
 
 
 def assert_bitmap_or_typed_error(fn, value) -> None:
-    """`fn(value)` returns a valid 28×28 bitmap or raises PreprocessError, nothing else."""
+    """`fn(value)` returns a valid 28×28 bitmap or raises InputError, nothing else."""
     try:
         bitmap = fn(value)
-    except PreprocessError as error:
+    except InputError as error:
         assert error.code and error.message
         return
     assert bitmap.shape == (28, 28) and bitmap.dtype == np.float32
@@ -264,9 +264,9 @@ def test_any_bytes_give_a_bitmap_or_a_typed_error(data: bytes, with_signature: b
 
 def test_a_lower_side_cap_is_checked_before_decoding() -> None:
     url = data_url(png_with_header(2000, 10))  # pixels missing: only the header check can answer
-    with pytest.raises(PreprocessError) as error:
+    with pytest.raises(InputError) as error:
         preprocess.data_url_to_bitmap(url, max_side=1024)
     assert error.value.code == "image_too_large"
-    with pytest.raises(PreprocessError) as error:
+    with pytest.raises(InputError) as error:
         preprocess.data_url_to_bitmap(url, max_side=10_000)  # 2000 is within the cap: decoding fails
     assert error.value.code == "not_png"

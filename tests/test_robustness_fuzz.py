@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from realtime import preprocess
-from realtime.drawing import MAX_SEQ
+from realtime.protocol import MAX_SEQ
 from tests.conftest import LiveClient, RawSocket, RunningServer, ServerLauncher, quickdraw_form
 from tests.images import data_url, png_bomb
 from tests.quickdraw import canvas_png_data_url, drawings, raw_points
@@ -165,7 +165,7 @@ def image_error(url: Any) -> str | None:
     """Return the error code the server gives a snapshot image (what realtime.drawing decides), or None."""
     try:
         preprocess.data_url_to_bitmap(url, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE)
-    except preprocess.PreprocessError as exc:
+    except preprocess.InputError as exc:
         return None if exc.code in ("empty_drawing", "too_small") else exc.code
     return None
 

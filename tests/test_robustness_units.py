@@ -12,9 +12,11 @@ from socketio import packet
 
 from realtime import preprocess, wire
 from realtime.config import Config
-from realtime.drawing import Drawing, Ink, Limits, ProtocolError, parse_strokes
-from realtime.gate import RateLimiter, Rates, decode
+from realtime.drawing import Drawing
+from realtime.gate import RateLimiter, decode
 from realtime.live import predict_snapshots
+from realtime.preprocess import InputError
+from realtime.protocol import Ink, Limits, parse_strokes
 from realtime.transport import fast_unmask, is_engineio_frame
 
 
@@ -24,7 +26,7 @@ class WirePacket(packet.Packet):
     json = wire
 
 
-LIMITS = Limits(max_points=20_000, max_strokes=512, max_points_per_message=2000, max_ink=10_000)
+LIMITS = Config().limits
 
 
 @pytest.mark.parametrize(
@@ -59,16 +61,28 @@ def test_the_gate_lets_through_only_what_clients_of_the_protocol_send(data: obje
     if code is None:
         assert decode(WirePacket, data).packet_type in (packet.CONNECT, packet.DISCONNECT, packet.EVENT)
     else:
-        with pytest.raises(ProtocolError) as refused:
+        with pytest.raises(InputError) as refused:
             decode(WirePacket, data)
         assert refused.value.code == code
 
 
+def rates(messages: float, message_burst: int) -> Limits:
+    """Return limits of `messages` per second and 1,000 bytes per second (bursts of 1,500 bytes)."""
+    config = Config(
+        RATE_LIMIT=messages,
+        RATE_BURST=message_burst,
+        RATE_LIMIT_BYTES=1000.0,
+        RATE_BURST_BYTES=1500,
+        MAX_MESSAGE_BYTES=1024,
+    )
+    return config.limits
+
+
 def test_rate_limits_count_messages_and_bytes() -> None:
-    limiter = RateLimiter(Rates(messages=10.0, message_burst=3, bytes=1000.0, byte_burst=1500))
+    limiter = RateLimiter(rates(messages=10.0, message_burst=3))
     assert [limiter.admit(100) for _ in range(4)] == [True, True, True, False]  # the message burst
     assert 0.05 < limiter.seconds_until(100) <= 0.1
-    limiter = RateLimiter(Rates(messages=1000.0, message_burst=1000, bytes=1000.0, byte_burst=1500))
+    limiter = RateLimiter(rates(messages=1000.0, message_burst=1000))
     assert limiter.admit(1200) and not limiter.admit(400)  # the byte burst
     assert 0.05 < limiter.seconds_until(400) <= 0.11
     time.sleep(0.12)
@@ -89,14 +103,14 @@ def test_a_drawing_refuses_ink_over_the_limit_and_undo_gives_it_back() -> None:
     for _ in range(39):  # 9,945 units
         drawing.add_points(line)
         drawing.end_stroke()
-    with pytest.raises(ProtocolError) as refused:
+    with pytest.raises(InputError) as refused:
         drawing.add_points(line)
     assert refused.value.code == "too_much_ink"
     assert drawing.strokes == 39  # the refused points changed nothing
     drawing.undo()
     drawing.add_points(line)  # room again
     drawing.end_stroke()
-    with pytest.raises(ProtocolError) as refused:
+    with pytest.raises(InputError) as refused:
         parse_strokes([[[0, 1000] * 30, [0, 0] * 30]], LIMITS)  # 59 crossings in one stroke
     assert refused.value.code == "too_much_ink"
 
@@ -129,7 +143,7 @@ def test_a_snapshot_never_changes_while_the_drawing_goes_on() -> None:
 
 
 def test_a_drawing_never_holds_room_for_more_points_than_its_limit() -> None:
-    limits = Limits(max_points=100, max_strokes=10, max_points_per_message=100, max_ink=10_000)
+    limits = Config(MAX_POINTS=100, MAX_STROKES=10, MAX_POINTS_PER_MESSAGE=100).limits
     drawing = Drawing(limits)
     line = np.column_stack((np.arange(100.0), np.zeros(100)))
     for start in range(0, 100, 5):  # the buffer grows from 64 rows to 100, not 128
@@ -192,10 +206,10 @@ def test_only_engineio_frames_pass(frame: object, engineio: bool) -> None:
 
 
 def test_new_limits_have_safe_defaults_and_caps() -> None:
-    config = Config({})
+    config = Config.from_env({})
     assert config.MAX_IMAGE_SIDE == 1024
     assert config.MAX_INK == 10_000
     assert config.RATE_BURST_BYTES >= config.MAX_MESSAGE_BYTES
-    capped = Config({"MAX_IMAGE_SIDE": "100000", "RATE_BURST_BYTES": "10"})
+    capped = Config.from_env({"MAX_IMAGE_SIDE": "100000", "RATE_BURST_BYTES": "10"})
     assert capped.MAX_IMAGE_SIDE == preprocess.MAX_IMAGE_SIDE
     assert capped.RATE_BURST_BYTES == capped.MAX_MESSAGE_BYTES

@@ -2,7 +2,7 @@
 
 Most tests hand the app a deterministic stand-in model, so that what is checked is the protocol: which
 drawing gets predicted, for which `seq`, sent to whom. The live predictor's background worker is off
-(LIVE_WORKER=False) and each test calls `flush()` where the worker would run, so timing cannot flake;
+(`live_worker=False`) and each test calls `flush()` where the worker would run, so timing cannot flake;
 one test runs the real worker. The shipped model is used where the class itself is the point.
 """
 
@@ -19,7 +19,9 @@ from flask import Flask
 from flask_socketio import SocketIOTestClient
 
 from realtime import create_app, preprocess, socketio
-from realtime.drawing import MAX_SEQ, Drawing
+from realtime.config import Config
+from realtime.drawing import Drawing
+from realtime.protocol import MAX_SEQ
 from realtime.recognizer import Recognizer
 from tests.images import data_url, png_bomb
 from tests.quickdraw import canvas_png_data_url, drawings, raw_points
@@ -35,8 +37,8 @@ CIRCLE: Strokes = [[[50 + 40 * np.cos(a), 50 + 40 * np.sin(a)] for a in np.linsp
 def make_app(model: Any) -> Callable[..., Flask]:
     """Return a factory of apps that use the fake model and no background worker."""
 
-    def make(**config: Any) -> Flask:
-        return create_app({"ASYNC_MODE": "threading", "RECOGNIZER": model, "LIVE_WORKER": False, **config})
+    def make(live_worker: bool = False, **config: Any) -> Flask:
+        return create_app(Config(ASYNC_MODE="threading", **config), model=model, live_worker=live_worker)
 
     return make
 
@@ -308,7 +310,7 @@ def test_see_bitmap_can_be_asked_for_when_connecting(app: Flask) -> None:
 
 
 def test_background_worker_sends_predictions_unprompted(make_app: Callable[..., Flask], model: Any) -> None:
-    app = make_app(LIVE_WORKER=True)
+    app = make_app(live_worker=True)
     client = connect(app)
     seq = send_strokes(client, CIRCLE)
     deadline = time.monotonic() + 10
@@ -483,7 +485,7 @@ def test_a_failing_handler_reports_an_internal_error(app: Flask, monkeypatch: py
 
 
 def test_streaming_a_real_drawing_to_the_shipped_model(real_model: Path) -> None:
-    app = create_app({"ASYNC_MODE": "threading", "LIVE_WORKER": False})
+    app = create_app(Config(ASYNC_MODE="threading"), live_worker=False)
     recognizer = app.extensions["realtime"].model
     assert isinstance(recognizer, Recognizer)
     assert recognizer.version.startswith("animals6-")

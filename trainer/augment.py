@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime.preprocess import PreprocessError, rasterize_strokes, strokes_from_quickdraw
+from realtime.preprocess import InputError, rasterize_strokes, strokes_from_quickdraw
 
 MAX_ROTATION_DEG = 15.0
 SCALE_RANGE = (0.8, 1.2)  # per axis: uniform scale is undone by normalisation, the aspect ratio is not
@@ -49,7 +49,7 @@ def render_augmented(drawing: Any, copies: int, rng: np.random.Generator) -> np.
     while len(images) < copies:
         try:
             images.append(rasterize_strokes(jitter_strokes(strokes, rng)))
-        except PreprocessError:
+        except InputError:
             continue  # a jitter that collapsed the drawing to a dot: draw another
     return np.asarray(images, np.float32).reshape(copies, 28, 28)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime.preprocess import PreprocessError, rasterize_quickdraw, strokes_from_quickdraw
+from realtime.preprocess import InputError, rasterize_quickdraw, strokes_from_quickdraw
 
 SIDE = 28
 PIXELS = SIDE * SIDE
@@ -188,7 +188,7 @@ def _render_unique(paths: Sequence[Path], limit: int | None) -> tuple[list[np.nd
     for record in records:
         try:
             rendered.append(rasterize_quickdraw(record["drawing"]))
-        except PreprocessError:
+        except InputError:
             rendered.append(None)  # a degenerate drawing (a single dot): nothing to learn from
     return rendered, records
 

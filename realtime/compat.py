@@ -1,0 +1,141 @@
+"""The one place that touches private internals of python-socketio, python-engineio and eventlet.
+
+Each hook below says what the public API lacks. The lock files pin these libraries exactly, and
+`check()` runs at start-up, before the server takes any connection: if a hooked name is missing or its
+signature changed (a new release), the server stops with one line naming the library and its version,
+never running half hooked. The tests exercise every hook.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import engineio
+import socketio
+
+
+class IncompatibleLibrary(RuntimeError):
+    """An installed library lacks a name this module hooks, or has changed its signature."""
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One private name this module uses: where it lives and the parameters it must take."""
+
+    distribution: str  # the package's name on PyPI, for the error message
+    owner: Callable[[], Any]  # returns the class or module that holds the name (imported on use)
+    name: str
+    parameters: tuple[str, ...]
+
+    def problem(self) -> str | None:
+        """Return what is wrong with the hooked name in the installed library, or None."""
+        target = getattr(self.owner(), self.name, None)
+        if not callable(target):
+            return f"has no {self.name}"
+        found = tuple(inspect.signature(target).parameters)
+        if found != self.parameters:
+            return f"{self.name} takes ({', '.join(found)}), expected ({', '.join(self.parameters)})"
+        return None
+
+
+def _eventlet_websocket() -> Any:
+    """Return eventlet's WebSocket class (imported only in eventlet mode)."""
+    from eventlet import websocket
+
+    return websocket.RFC6455WebSocket
+
+
+# python-socketio has no public hook between receiving a packet and dispatching it, which the gate needs
+# (rate limits before decoding, refusing packets no client sends); and Flask-SocketIO's test client calls
+# `_handle_eio_message` itself, so the gate must take that name's place too.
+SOCKETIO_HOOKS = (
+    Hook("python-socketio", lambda: socketio.Server, "_handle_eio_message", ("self", "eio_sid", "data")),
+    Hook("python-socketio", lambda: socketio.Server, "_handle_eio_disconnect", ("self", "eio_sid", "reason")),
+    Hook(
+        "python-socketio",
+        lambda: socketio.Server,
+        "_handle_event",
+        ("self", "eio_sid", "namespace", "id", "data"),
+    ),
+)
+# eventlet unmasks WebSocket frames byte by byte in Python; no option replaces it.
+EVENTLET_HOOKS = (Hook("eventlet", _eventlet_websocket, "_apply_mask", ("data", "mask", "length", "offset")),)
+
+
+def hooks(async_mode: str) -> tuple[Hook, ...]:
+    """Return the hooks used in an async mode."""
+    return SOCKETIO_HOOKS + (EVENTLET_HOOKS if async_mode == "eventlet" else ())
+
+
+def version(distribution: str) -> str:
+    """Return an installed distribution's version."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def check(async_mode: str) -> None:
+    """Raise IncompatibleLibrary, in one line, if any name hooked in `async_mode` is missing or changed."""
+    for hook in hooks(async_mode):
+        problem = hook.problem()
+        if problem:
+            raise IncompatibleLibrary(
+                f"{hook.distribution} {version(hook.distribution)} is not supported: {problem} "
+                "(install from the lock files: requirements/serve.txt)"
+            )
+
+
+def _driver_table(eio: engineio.Server) -> dict[str, Any]:
+    """Return an Engine.IO server's async driver table (checked when the app is created).
+
+    python-engineio builds each WebSocket from this table; there is no option to wrap them.
+    """
+    table = getattr(eio, "_async", None)
+    if not isinstance(table, dict) or not callable(table.get("websocket")):
+        raise IncompatibleLibrary(
+            f"python-engineio {version('python-engineio')} is not supported: "
+            "its server has no async driver table with a WebSocket class"
+        )
+    return table
+
+
+def wrap_websockets(eio: engineio.Server, wrap: Callable[[Any], Any]) -> None:
+    """Make every WebSocket that `eio` accepts reach Engine.IO's handler as `wrap(ws)`."""
+    table = _driver_table(eio)
+    websocket_class = table["websocket"]
+
+    def make(handler: Callable[[Any], Any], server: Any) -> Any:
+        return websocket_class(lambda ws: handler(wrap(ws)), server)
+
+    eio._async = {**table, "websocket": make}  # a copy: the driver's table is shared by every server
+
+
+def intercept_packets(
+    server: socketio.Server,
+    message: Callable[[str, Any], None],
+    disconnect: Callable[[str, Any], None],
+) -> tuple[Callable[[str, Any], None], Callable[[str, Any], None]]:
+    """Route a server's incoming Socket.IO packets and disconnects to `message` and `disconnect`.
+
+    Returns python-socketio's own dispatcher and disconnect handler, for the interceptors to call on.
+    """
+    dispatch, closed = server._handle_eio_message, server._handle_eio_disconnect
+    server._handle_eio_message = message  # what Flask-SocketIO's test client calls
+    server.eio.on("message", message)  # what Engine.IO calls
+    server.eio.on("disconnect", disconnect)
+    return dispatch, closed
+
+
+def dispatch_event(server: socketio.Server, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
+    """Hand python-socketio an event packet that is already decoded (its dispatcher would parse it again)."""
+    server._handle_event(eio_sid, namespace, id, data)
+
+
+def replace_websocket_unmasking(unmask: Callable[..., bytes]) -> None:
+    """Make eventlet's WebSockets unmask incoming frames with `unmask` (same arguments as its own)."""
+    _eventlet_websocket()._apply_mask = staticmethod(unmask)
