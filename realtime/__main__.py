@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from realtime.config import Config
 
-# File descriptors beyond the connections: the listening socket, HTTP requests, the model, logs, tpool.
-SPARE_FILES = 256
+# Request slots beyond MAX_CONNECTIONS (each WebSocket holds one): page loads and long-polling requests.
+SPARE_SLOTS = 256
+# File descriptors beyond the request slots: the listening socket, the model, logs, tpool's pipes.
+SPARE_FILES = 64
 
 
 def parse_args(defaults: Config, argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,7 +64,7 @@ def raise_file_limit(connections: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
         if new < wanted:
             logging.getLogger("realtime").warning(
-                "open files are limited to %d: fewer than MAX_CONNECTIONS=%d fit", new, connections
+                "open files are limited to %d: fewer than %d connections fit", new, connections
             )
 
 
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         app = create_app(config)
     except (ModelError, ValueError, IncompatibleLibrary) as exc:  # say which, no traceback
         fail(exc)
-    raise_file_limit(config.MAX_CONNECTIONS)
+    raise_file_limit(config.MAX_CONNECTIONS + SPARE_SLOTS)
     logging.getLogger("realtime").info("serving on http://%s:%d", config.HOST, config.PORT)
     if config.ASYNC_MODE == "threading":
         # Werkzeug's server is the threading mode's only WebSocket-capable server; eventlet is for production.
@@ -125,6 +127,8 @@ def serve_eventlet(app: Any, config: Config) -> None:
     import eventlet
     import eventlet.wsgi
 
+    from realtime import compat
+
     host, port = config.HOST, config.PORT
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     listener = eventlet.listen(address, family)
@@ -133,9 +137,18 @@ def serve_eventlet(app: Any, config: Config) -> None:
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     # Each WebSocket holds one of eventlet's request slots for its lifetime (1024 by default): `max_size`
     # leaves room for page loads and long-polling requests when the server is full of live connections.
+    # A request's line and headers must arrive within HEADER_TIMEOUT, and no read or write may stall for
+    # longer (a stalled body); Engine.IO sets its WebSockets' own timeout (ping interval plus timeout).
     # debug=False: eventlet's default sends the traceback of a failed request to the client.
-    max_size = config.MAX_CONNECTIONS + SPARE_FILES
-    eventlet.wsgi.server(listener, app, max_size=max_size, debug=False, log_output=False)
+    eventlet.wsgi.server(
+        listener,
+        app,
+        max_size=config.MAX_CONNECTIONS + SPARE_SLOTS,
+        protocol=compat.header_deadline_protocol(config.HEADER_TIMEOUT),
+        socket_timeout=config.HEADER_TIMEOUT,
+        debug=False,
+        log_output=False,
+    )
 
 
 if __name__ == "__main__":

@@ -24,12 +24,17 @@ class IncompatibleLibrary(RuntimeError):
 
 @dataclass(frozen=True)
 class Hook:
-    """One private name this module uses: where it lives and the parameters it must take."""
+    """One name this module relies on: where it lives and the parameters it must take.
+
+    With `exact`, the parameters must be exactly these (a method this module calls or replaces); else
+    they must include them (a function this module calls with some of its keyword arguments).
+    """
 
     distribution: str  # the package's name on PyPI, for the error message
     owner: Callable[[], Any]  # returns the class or module that holds the name (imported on use)
     name: str
     parameters: tuple[str, ...]
+    exact: bool = True
 
     def problem(self) -> str | None:
         """Return what is wrong with the hooked name in the installed library, or None."""
@@ -37,7 +42,7 @@ class Hook:
         if not callable(target):
             return f"has no {self.name}"
         found = tuple(inspect.signature(target).parameters)
-        if found != self.parameters:
+        if found != self.parameters if self.exact else not set(self.parameters) <= set(found):
             return f"{self.name} takes ({', '.join(found)}), expected ({', '.join(self.parameters)})"
         return None
 
@@ -47,6 +52,18 @@ def _eventlet_websocket() -> Any:
     from eventlet import websocket
 
     return websocket.RFC6455WebSocket
+
+
+def _eventlet_wsgi() -> Any:
+    """Return eventlet's WSGI server module (imported only in eventlet mode)."""
+    from eventlet import wsgi
+
+    return wsgi
+
+
+def _eventlet_protocol() -> Any:
+    """Return eventlet's HTTP protocol class, which reads each request of a connection."""
+    return _eventlet_wsgi().HttpProtocol
 
 
 # python-socketio has no public hook between receiving a packet and dispatching it, which the gate needs
@@ -62,8 +79,16 @@ SOCKETIO_HOOKS = (
         ("self", "eio_sid", "namespace", "id", "data"),
     ),
 )
-# eventlet unmasks WebSocket frames byte by byte in Python; no option replaces it.
-EVENTLET_HOOKS = (Hook("eventlet", _eventlet_websocket, "_apply_mask", ("data", "mask", "length", "offset")),)
+EVENTLET_HOOKS = (
+    # eventlet unmasks WebSocket frames byte by byte in Python; no option replaces it.
+    Hook("eventlet", _eventlet_websocket, "_apply_mask", ("data", "mask", "length", "offset")),
+    # eventlet's server has a timeout per socket operation, but none for a whole request line and its
+    # headers: a client sending one header byte at a time holds a request slot for good. The deadline
+    # subclasses its protocol (a deprecated but working parameter) around two undocumented methods.
+    Hook("eventlet", _eventlet_wsgi, "server", ("protocol", "socket_timeout", "max_size"), exact=False),
+    Hook("eventlet", _eventlet_protocol, "handle_one_request", ("self",)),
+    Hook("eventlet", _eventlet_protocol, "get_environ", ("self",)),
+)
 
 
 def hooks(async_mode: str) -> tuple[Hook, ...]:
@@ -139,3 +164,35 @@ def dispatch_event(server: socketio.Server, eio_sid: str, namespace: str | None,
 def replace_websocket_unmasking(unmask: Callable[..., bytes]) -> None:
     """Make eventlet's WebSockets unmask incoming frames with `unmask` (same arguments as its own)."""
     _eventlet_websocket()._apply_mask = staticmethod(unmask)
+
+
+def header_deadline_protocol(seconds: float) -> type:
+    """Return eventlet's HTTP protocol with a deadline: a request line and headers arrive within `seconds`.
+
+    The deadline covers the wait for each request of a connection (a keep-alive connection idle that
+    long is closed too) and ends when the headers are parsed, before the app runs: an upgraded WebSocket
+    or a long-polling request is never cut by it. eventlet closes a connection whose deadline passed
+    quietly, as it does on any socket timeout.
+    """
+
+    import eventlet
+
+    base = _eventlet_protocol()
+
+    class HeaderDeadlineProtocol(base):  # type: ignore[misc, valid-type]
+        """eventlet's HttpProtocol, with a deadline on each request's line and headers."""
+
+        def handle_one_request(self) -> None:
+            """Read and answer one request; give up on it when its headers are late."""
+            self.header_deadline = eventlet.Timeout(seconds, TimeoutError("request headers too slow"))
+            try:
+                super().handle_one_request()
+            finally:
+                self.header_deadline.cancel()
+
+        def get_environ(self) -> dict[str, Any]:
+            """Build the request's environ: the headers are in, so the deadline is over."""
+            self.header_deadline.cancel()
+            return super().get_environ()
+
+    return HeaderDeadlineProtocol

@@ -78,7 +78,7 @@ def create_app(
         json=wire,
     )
     server = socketio.server
-    transport.harden(app, server.eio)
+    transport.harden(app, server.eio, config.RATE_BURST)
     if socketio.async_mode == "eventlet":
         size_tpool(config.BLOCKING_THREADS)
     run_blocking = blocking_caller(socketio.async_mode)

@@ -84,9 +84,15 @@ class PollingGuard:
             return [b"session closed"]
 
 
-def harden(app: Any, eio: Any) -> None:
+def harden(app: Any, eio: Any, max_packets: int) -> None:
     """Guard a Flask app's Engine.IO server: non-Engine.IO WebSocket frames close the connection, bad POSTs
-    get 4xx, and eventlet's WebSockets unmask frames quickly."""
+    get 4xx, and eventlet's WebSockets unmask frames quickly.
+
+    A long-polling client sends what it queued while its last POST was out as one payload: python-engineio
+    refuses a payload of over 16 packets whole (400, every message in it lost), a count a drawer reaches
+    in a quarter of a second. It takes up to `max_packets` (the message burst the rate limit allows).
+    """
+    payload.Payload.max_decode_packets = max(payload.Payload.max_decode_packets, max_packets)
     compat.wrap_websockets(eio, CheckedWebSocket)
     app.wsgi_app = PollingGuard(app.wsgi_app, eio.max_http_buffer_size)
     if eio.async_mode == "eventlet":

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import requests
 import socketio
 import websocket
 
 from realtime import preprocess
 from realtime.live import ranked
+from realtime.processes import ServerError, ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "animals6"
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FakeModel:
@@ -83,56 +71,12 @@ def real_model() -> Path:
     return MODEL
 
 
-@dataclass
-class RunningServer:
-    """A `python -m realtime` subprocess listening on 127.0.0.1."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def port(self) -> int:
-        """Return the TCP port the server listens on."""
-        return int(self.url.rsplit(":", 1)[1])
-
-    @property
-    def ws_url(self) -> str:
-        """Return the URL of a raw Engine.IO WebSocket connection to the server."""
-        return f"ws://127.0.0.1:{self.port}/socket.io/?EIO=4&transport=websocket"
-
-    def log_text(self) -> str:
-        """Return what the server has written to stdout and stderr so far."""
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def health(self) -> dict[str, Any]:
-        """Return /healthz."""
-        response = requests.get(self.url + "/healthz", timeout=10)
-        assert response.status_code == 200
-        return response.json()
-
-    def stop(self) -> None:
-        """Stop the server: politely first, then for sure."""
-        _stop(self.process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server process: politely first, then for sure."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 class ServerLauncher:
     """Start `python -m realtime` servers on 127.0.0.1 (free ports unless told), logging to `log_dir`."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.servers: list[ServerProcess] = []
 
     def __call__(
         self,
@@ -141,38 +85,21 @@ class ServerLauncher:
         port_option: bool = True,
         timeout: float = 60.0,
         port: int | None = None,
-    ) -> RunningServer:
-        """Start a server and wait until /healthz answers."""
-        port = port or free_port()
-        command = [sys.executable, "-m", "realtime", "--host", "127.0.0.1", *args]
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        if port_option:
-            command += ["--port", str(port)]
-        else:
-            environment["PORT"] = str(port)
-        log = self.log_dir / f"server-{port}-{len(self.processes)}.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT
-            )
-        self.processes.append(process)
-        server = RunningServer(f"http://127.0.0.1:{port}", process, log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode}:\n{server.log_text()[-3000:]}")
-            try:
-                if requests.get(server.url + "/healthz", timeout=2).status_code == 200:
-                    return server
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"no healthy /healthz within {timeout} s:\n{server.log_text()[-3000:]}")
+    ) -> ServerProcess:
+        """Start a server and wait until /healthz answers; fail the test if it does not."""
+        log = self.log_dir / f"server-{len(self.servers)}.log"
+        server = ServerProcess(log, args=args, env=env, port=port, port_option=port_option)
+        self.servers.append(server)
+        try:
+            server.start(timeout)
+        except ServerError as exc:
+            pytest.fail(str(exc))
+        return server
 
     def stop_all(self) -> None:
         """Stop every server this launcher started."""
-        for process in self.processes:
-            _stop(process)
+        for server in self.servers:
+            server.stop()
 
 
 @pytest.fixture
@@ -225,7 +152,7 @@ class LiveClient:
         with self.changed:
             self.changed.notify_all()
 
-    def connect(self, server: RunningServer, **options: Any) -> LiveClient:
+    def connect(self, server: ServerProcess, **options: Any) -> LiveClient:
         """Connect over the WebSocket transport and wait for `ready`."""
         self.sio.connect(server.url, transports=["websocket"], wait_timeout=10, **options)
         assert self.wait(lambda: self.ready, 10), "no ready event"
@@ -259,7 +186,7 @@ class LiveClient:
 class RawSocket:
     """A raw Engine.IO WebSocket (websocket-client) that has joined the namespace `/`."""
 
-    def __init__(self, server: RunningServer, timeout: float = 10.0, **options: Any) -> None:
+    def __init__(self, server: ServerProcess, timeout: float = 10.0, **options: Any) -> None:
         self.ws = websocket.create_connection(server.ws_url, timeout=timeout, **options)
         opened = self.ws.recv()
         assert isinstance(opened, str) and opened.startswith("0{"), opened

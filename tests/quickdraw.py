@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
 ANIMALS = ("cat", "dog", "fish", "giraffe", "camel", "octopus")
@@ -26,10 +27,24 @@ class Paired:
     bitmap: np.ndarray  # float32 (28, 28) in [0, 1]
 
 
+class QuickDrawMissing(pytest.skip.Exception):
+    """The Quick, Draw! sample is not beside the repository: a test that needs it is skipped, saying why."""
+
+
+def _require(path: Path) -> Path:
+    """Return a file of the sample, or skip the calling test (stop a benchmark) when it is missing."""
+    if not path.is_file():
+        raise QuickDrawMissing(
+            f"needs the Quick, Draw! sample in {SHARED} (../shared/quickdraw beside the repository), "
+            f"but {path.relative_to(SHARED.parent)} is missing"
+        )
+    return path
+
+
 @cache
 def drawings(word: str, kind: str = "raw") -> tuple[dict, ...]:
     """Return the ndjson records of one class, `kind` being "raw" or "simplified"."""
-    path = SHARED / "strokes" / kind / f"{word}.ndjson"
+    path = _require(SHARED / "strokes" / kind / f"{word}.ndjson")
     return tuple(json.loads(line) for line in path.read_text().splitlines() if line.strip())
 
 
@@ -38,7 +53,7 @@ def paired() -> tuple[Paired, ...]:
     """Return every drawing whose raw strokes, simplified strokes and official bitmap are all known."""
     out = []
     for word, count in PAIRED.items():
-        rows = np.load(SHARED / "bitmap" / f"{word}.npz")["x"]
+        rows = np.load(_require(SHARED / "bitmap" / f"{word}.npz"))["x"]
         simplified = drawings(word, "simplified")
         raw = {d["key_id"]: d["drawing"] for d in drawings(word, "raw")}
         for i in range(count):

@@ -8,19 +8,16 @@ their timestamps record (sped up where a test only needs the shape), while the p
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+from realtime.processes import ServerProcess
 
 from .quickdraw import drawings
 
@@ -69,62 +66,6 @@ CAUGHT_UP_JS = """() => {
 # --- server -------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`python -m realtime` in a subprocess on 127.0.0.1; can be stopped and started again on its port.
-
-    (conftest's `start_server` gives each start a new port; the restart test needs the same one, and the
-    other tests share one module-wide server to keep this file fast.)
-    """
-
-    def __init__(self, port: int, log: Path) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}/"
-        self.log = log
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the server and wait until /healthz answers."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "realtime", "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}; see {self.log}")
-            try:
-                if requests.get(self.url + "healthz", timeout=1).ok:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not answer /healthz within {timeout} s; see {self.log}")
-
-    def stop(self) -> None:
-        """Stop the server process and wait for it to exit."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-
 @pytest.fixture(scope="module")
 def output() -> Path:
     """The folder for screenshots and logs of this test file, emptied first."""
@@ -134,10 +75,10 @@ def output() -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(output: Path) -> Iterator[Server]:
+def server(output: Path) -> Iterator[ServerProcess]:
     """A server with the shipped model, shared by the tests that do not stop it."""
     assert (MODEL / "model.tflite").is_file(), f"{MODEL} has no model.tflite: train it with python -m trainer"
-    srv = Server(free_port(), output / "server.log")
+    srv = ServerProcess(output / "server.log")
     srv.start()
     yield srv
     srv.stop()
@@ -173,9 +114,9 @@ def open_page(browser: Browser, url: str, **context_options) -> tuple[Page, Cons
 
 
 @pytest.fixture
-def live_page(browser: Browser, server: Server) -> Iterator[Page]:
+def live_page(browser: Browser, server: ServerProcess) -> Iterator[Page]:
     """The drawing page, connected to the shared server; fails the test on any console error."""
-    page, console = open_page(browser, server.url)
+    page, console = open_page(browser, server.url + "/")
     yield page
     page.context.close()
     assert console.errors == []
@@ -336,10 +277,10 @@ def test_drawing_survives_server_restart(browser, output):
     drawing = load_drawing(label, DRAWINGS[label])
     assert len(drawing) >= 3
     half = len(drawing) // 2
-    srv = Server(free_port(), output / "server-restart.log")
+    srv = ServerProcess(output / "server-restart.log")
     srv.start()
     try:
-        page, console = open_page(browser, srv.url)
+        page, console = open_page(browser, srv.url + "/")
         page.check("#see-bitmap")
         place = Placement(page, drawing)
         replay(page, drawing[:half], place, speed=FAST)
@@ -396,7 +337,7 @@ def test_submit_shows_results(live_page, output):
 
 def test_bad_image_gives_the_error_page(browser, server, output):
     """A form post the server cannot read shows the error page: status, message and a way back."""
-    page, console = open_page(browser, server.url)
+    page, console = open_page(browser, server.url + "/")
     with page.expect_navigation():
         page.evaluate(
             """() => {
@@ -417,7 +358,7 @@ def test_hint_and_labels_come_from_the_server(browser, server):
     """The class hint lists the model's labels, from the page template and again from the `ready` event."""
     labels = json.loads((MODEL / "labels.json").read_text())
     expected = f"Try: {', '.join(labels[:-1])} or {labels[-1]}."
-    page, console = open_page(browser, server.url)
+    page, console = open_page(browser, server.url + "/")
     assert page.locator("#hint").inner_text() == expected
 
     def without_hint(route: Route) -> None:
@@ -425,7 +366,7 @@ def test_hint_and_labels_come_from_the_server(browser, server):
         html = re.sub(r'(<p class="hint" id="hint">)[^<]*', r"\1", response.text())
         route.fulfill(response=response, body=html)
 
-    page.route(server.url, without_hint)  # the page as served, less the template's hint
+    page.route(server.url + "/", without_hint)  # the page as served, less the template's hint
     page.reload()
     page.wait_for_selector("#status[data-state=online]")
     page.wait_for_function("(text) => document.querySelector('#hint').textContent === text", arg=expected)
@@ -476,7 +417,7 @@ def test_points_are_batched_per_frame(live_page):
 
 def test_touch_and_pen_draw_without_scrolling(browser, server, output):
     """Touch and pen strokes draw and get guesses; a finger on the canvas does not scroll the page."""
-    page, console = open_page(browser, server.url, has_touch=True, is_mobile=True)
+    page, console = open_page(browser, server.url + "/", has_touch=True, is_mobile=True)
     page.set_viewport_size({"width": 390, "height": 640})  # a phone: the page is taller than the screen
     assert page.evaluate("document.documentElement.scrollHeight > innerHeight")
     cdp = page.context.new_cdp_session(page)
@@ -522,7 +463,7 @@ def test_touch_and_pen_draw_without_scrolling(browser, server, output):
 
 def test_high_dpi_and_resize_keep_the_drawing(browser, server, output):
     """On a 2× screen the canvas has 2× the pixels; resizing the window redraws the same drawing."""
-    page, console = open_page(browser, server.url, device_scale_factor=2)
+    page, console = open_page(browser, server.url + "/", device_scale_factor=2)
     size = page.evaluate(
         "[document.querySelector('#canvas').width, document.querySelector('#canvas').clientWidth]"
     )

@@ -8,14 +8,15 @@ import time
 import pytest
 import requests
 
+from realtime.processes import ServerProcess
 from realtime.ratelimit import AddressLimiter, client_address
-from tests.conftest import RunningServer, ServerLauncher
+from tests.conftest import ServerLauncher
 
 SQUARE = {"strokes": [[[10, 90, 90, 10, 10], [10, 10, 90, 90, 10]]]}
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32"))
 
 
-def api(server: RunningServer, forwarded_for: str | None = None) -> requests.Response:
+def api(server: ServerProcess, forwarded_for: str | None = None) -> requests.Response:
     """POST a small drawing to /api/predict, optionally through a claimed chain of proxies."""
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
     return requests.post(server.url + "/api/predict", json=SQUARE, headers=headers, timeout=10)

@@ -32,10 +32,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from realtime import preprocess
-from realtime.protocol import MAX_SEQ
-from tests.conftest import LiveClient, RawSocket, RunningServer, ServerLauncher, quickdraw_form
+from realtime.processes import ServerProcess
+from realtime.protocol import MAX_SEQ, is_blank
+from tests.conftest import LiveClient, RawSocket, ServerLauncher, quickdraw_form
 from tests.images import data_url, png_bomb
-from tests.quickdraw import canvas_png_data_url, drawings, raw_points
+from tests.quickdraw import canvas_png_data_url, drawings
 
 # Every message gets its answer: the rate limits are not what is tested here (see test_robustness_load).
 UNLIMITED = {
@@ -162,11 +163,11 @@ BAD_STROKES = st.one_of(
 
 
 def image_error(url: Any) -> str | None:
-    """Return the error code the server gives a snapshot image (what realtime.drawing decides), or None."""
+    """Return the error code the server gives a snapshot image (as realtime.events decides), or None."""
     try:
         preprocess.data_url_to_bitmap(url, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE)
     except preprocess.InputError as exc:
-        return None if exc.code in ("empty_drawing", "too_small") else exc.code
+        return None if is_blank(exc) else exc.code
     return None
 
 
@@ -180,7 +181,8 @@ def _other_formats() -> list[str]:
     ]
 
 
-CANVAS = canvas_png_data_url(raw_points(drawings("cat")[14]["drawing"]), brush=8, side=200)
+SPIRAL = [[[100 + t * np.cos(t / 5), 100 + t * np.sin(t / 5)] for t in range(5, 90)]]
+CANVAS = canvas_png_data_url(SPIRAL, brush=8, side=200)  # a valid canvas PNG, to truncate
 PREFIX = "data:image/png;base64,"
 BAD_IMAGES = st.one_of(
     NOT_A_DICT.filter(lambda value: not isinstance(value, str)),
@@ -313,7 +315,7 @@ NOT_ENGINEIO = st.text(max_size=20).filter(lambda text: text[:1] not in "0123456
 class WellBehaved(threading.Thread):
     """Alternately sync two real drawings, waiting for each prediction, and check it against the model."""
 
-    def __init__(self, server: RunningServer, expected: list[tuple[list[Any], list[dict[str, Any]]]]) -> None:
+    def __init__(self, server: ServerProcess, expected: list[tuple[list[Any], list[dict[str, Any]]]]) -> None:
         super().__init__(daemon=True)
         self.client = LiveClient().connect(server)
         self.expected = expected
@@ -349,7 +351,7 @@ class WellBehaved(threading.Thread):
         assert not self.is_alive(), "the well-behaved client hung"
 
 
-def expected_predictions(server: RunningServer) -> list[tuple[list[Any], list[dict[str, Any]]]]:
+def expected_predictions(server: ServerProcess) -> list[tuple[list[Any], list[dict[str, Any]]]]:
     """Return two real drawings (Quick, Draw! form) with the top 3 the server's JSON route gives each.
 
     The same server's other path is the reference, rather than a model loaded here: the model file may be
@@ -378,7 +380,7 @@ class Fuzzer:
 
     MAX_IN_FLIGHT = 2_000  # answers a connection may owe before sending waits for them
 
-    def __init__(self, server: RunningServer) -> None:
+    def __init__(self, server: ServerProcess) -> None:
         self.clients = [LiveClient().connect(server) for _ in range(FUZZ_CLIENTS)]
         self.owed: list[list[tuple[Bad, int | None]]] = [[] for _ in self.clients]  # one entry per answer
         self.seq = itertools.count(1)
@@ -501,7 +503,7 @@ def test_malformed_messages_are_all_answered_and_break_nothing(
     assert "Traceback" not in log, log[-5000:]
 
 
-def oversized_frames(server: RunningServer) -> int:
+def oversized_frames(server: ServerProcess) -> int:
     """Send 5 MB frames (raw, and through python-socketio): each closes its connection. Return how many."""
     sent = 0
     for _ in range(2):
@@ -522,7 +524,7 @@ def oversized_frames(server: RunningServer) -> int:
     return sent + 1
 
 
-def polling_bodies(server: RunningServer) -> int:
+def polling_bodies(server: ServerProcess) -> int:
     """POST junk to long-polling sessions: 200 or 400, never anything else. Return how many were sent."""
     polling = server.url + "/socket.io/?EIO=4&transport=polling"
     sessions: list[str] = []

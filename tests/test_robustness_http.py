@@ -26,8 +26,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from realtime import preprocess
+from realtime.processes import ServerProcess
 from realtime.recognizer import ModelError, Recognizer
-from tests.conftest import MODEL, ROOT, LiveClient, RawSocket, RunningServer, ServerLauncher, quickdraw_form
+from tests.conftest import MODEL, ROOT, LiveClient, RawSocket, ServerLauncher, quickdraw_form
 from tests.images import data_url, png_bomb
 from tests.quickdraw import ANIMALS, canvas_png_data_url, drawings, raw_points
 
@@ -76,7 +77,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(real_model: Path, start_module_server: ServerLauncher, audited: Path) -> Iterator[RunningServer]:
+def server(real_model: Path, start_module_server: ServerLauncher, audited: Path) -> Iterator[ServerProcess]:
     """Start the module's server under the audit hook; check its log for tracebacks at the end."""
     running = start_module_server(
         env={
@@ -148,7 +149,7 @@ def raw(body: Any, headers: dict[str, str]) -> dict[str, Any]:
     ],
     ids=["form", "multipart", "form-chunked", "json", "json-chunked", "long-polling"],
 )
-def test_oversized_bodies_get_413(server: RunningServer, route: str, options: dict[str, Any]) -> None:
+def test_oversized_bodies_get_413(server: ServerProcess, route: str, options: dict[str, Any]) -> None:
     if "polling" in route:
         opened = requests.get(server.url + route, timeout=10)
         route += "&sid=" + json.loads(opened.text[1:])["sid"]
@@ -159,7 +160,7 @@ def test_oversized_bodies_get_413(server: RunningServer, route: str, options: di
 
 
 @pytest.mark.parametrize("route", ["/predict", "/api/predict"])
-def test_a_chunked_body_under_the_cap_is_read_whole(server: RunningServer, route: str) -> None:
+def test_a_chunked_body_under_the_cap_is_read_whole(server: ServerProcess, route: str) -> None:
     image = page_canvas_png()  # about 150 KB of data URL, sent in 64 KiB chunks
     body = f"url={quote(image)}" if route == "/predict" else json.dumps({"image": image})
     response = requests.post(
@@ -193,7 +194,7 @@ def test_a_chunked_body_under_the_cap_is_read_whole(server: RunningServer, route
     ],
 )
 def test_malformed_bodies_get_400_and_images_over_the_limits_413(
-    server: RunningServer, route: str, options: dict[str, Any], status: int, code: str | None
+    server: ServerProcess, route: str, options: dict[str, Any], status: int, code: str | None
 ) -> None:
     response = requests.post(server.url + route, timeout=30, **options)
     assert response.status_code == status, response.text[:500]
@@ -203,7 +204,7 @@ def test_malformed_bodies_get_400_and_images_over_the_limits_413(
         assert f"({status})" in response.text  # the error page
 
 
-def test_a_huge_real_image_is_refused_before_it_is_decoded(server: RunningServer) -> None:
+def test_a_huge_real_image_is_refused_before_it_is_decoded(server: ServerProcess) -> None:
     image = np.full((4096, 4096), 255, np.uint8)
     cv2.line(image, (10, 10), (4086, 4086), 0, 8)
     url = data_url(image)
@@ -215,7 +216,7 @@ def test_a_huge_real_image_is_refused_before_it_is_decoded(server: RunningServer
         assert time.monotonic() - started < 1.0
 
 
-def test_a_drawing_too_costly_to_rasterize_is_refused_at_once(server: RunningServer) -> None:
+def test_a_drawing_too_costly_to_rasterize_is_refused_at_once(server: ServerProcess) -> None:
     # 20,000 points zigzagging across the canvas: within the point limit, minutes of rasterizing.
     line = np.zeros((20_000, 2))
     line[1::2, 0] = 1000
@@ -253,7 +254,7 @@ def test_a_drawing_too_costly_to_rasterize_is_refused_at_once(server: RunningSer
     )
     | st.text(max_size=100).map(lambda text: f"url={text}".encode()),
 )
-def test_no_body_ever_gets_a_500(server: RunningServer, route: str, content_type: str, body: bytes) -> None:
+def test_no_body_ever_gets_a_500(server: ServerProcess, route: str, content_type: str, body: bytes) -> None:
     response = requests.post(
         server.url + route, data=body, headers={"Content-Type": content_type}, timeout=30
     )
@@ -263,7 +264,7 @@ def test_no_body_ever_gets_a_500(server: RunningServer, route: str, content_type
 # --- limits ---------------------------------------------------------------------------------------------
 
 
-def test_limits_fit_the_pages_largest_messages_and_nothing_bigger(server: RunningServer) -> None:
+def test_limits_fit_the_pages_largest_messages_and_nothing_bigger(server: ServerProcess) -> None:
     client = LiveClient().connect(server)
     limits = client.ready[0]["limits"]
     assert limits["max_message_bytes"] == MAX_BYTES
@@ -305,7 +306,7 @@ def test_limits_fit_the_pages_largest_messages_and_nothing_bigger(server: Runnin
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:1", "null"])
-def test_socketio_refuses_other_origins(server: RunningServer, origin: str) -> None:
+def test_socketio_refuses_other_origins(server: ServerProcess, origin: str) -> None:
     with pytest.raises(websocket.WebSocketBadStatusException):
         websocket.create_connection(server.ws_url, timeout=10, origin=origin)
     polling = requests.get(
@@ -317,14 +318,14 @@ def test_socketio_refuses_other_origins(server: RunningServer, origin: str) -> N
         client.connect(server.url, headers={"Origin": origin}, transports=["websocket"], wait_timeout=5)
 
 
-def test_socketio_accepts_its_own_origin(server: RunningServer) -> None:
+def test_socketio_accepts_its_own_origin(server: ServerProcess) -> None:
     sock = RawSocket(server, origin=server.url)
     sock.send('42["clear",{"seq":1}]')
     assert sock.take("prediction", 1)[0]["top"] == []
     sock.close()
 
 
-def test_pages_carry_security_headers_and_run_only_the_apps_own_scripts(server: RunningServer) -> None:
+def test_pages_carry_security_headers_and_run_only_the_apps_own_scripts(server: ServerProcess) -> None:
     page = requests.get(server.url + "/", timeout=10)
     url = canvas_png_data_url(raw_points(drawings("cat")[14]["drawing"]), brush=8)
     responses = [
@@ -360,7 +361,7 @@ def test_pages_carry_security_headers_and_run_only_the_apps_own_scripts(server: 
 
 
 def test_opencv_limits_are_set_before_cv2_is_imported_in_the_server(
-    server: RunningServer, audited: Path
+    server: ServerProcess, audited: Path
 ) -> None:
     events = [event for event in audit(audited) if event["kind"] == "cv2"]  # the package, then its binary
     assert events, "cv2 was never imported"
@@ -369,7 +370,7 @@ def test_opencv_limits_are_set_before_cv2_is_imported_in_the_server(
         assert event["limit"] is not None and int(event["limit"]) <= preprocess.MAX_IMAGE_SIDE**2
 
 
-def test_model_files_come_only_from_the_configured_folder(server: RunningServer, audited: Path) -> None:
+def test_model_files_come_only_from_the_configured_folder(server: ServerProcess, audited: Path) -> None:
     opened = {Path(event["path"]) for event in audit(audited) if event["kind"] == "open"}
     weights = {path for path in opened if path.suffix not in (".json",)}
     assert weights == {MODEL.resolve() / "model.tflite"}  # never model.keras, never anything pickled

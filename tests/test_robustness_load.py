@@ -30,15 +30,8 @@ import psutil
 import requests
 import websocket
 
-from tests.conftest import (
-    ROOT,
-    LiveClient,
-    RawSocket,
-    RunningServer,
-    ServerLauncher,
-    free_port,
-    quickdraw_form,
-)
+from realtime.processes import ServerProcess, free_port
+from tests.conftest import ROOT, LiveClient, RawSocket, ServerLauncher, quickdraw_form
 from tests.quickdraw import ANIMALS, drawings, raw_points
 from tests.test_server_process import frames
 
@@ -86,7 +79,7 @@ def flood(ws_url: str, seconds: float) -> dict[str, Any]:
 class Victim:
     """A well-behaved client that syncs real drawings, 40 a second, and times each round trip."""
 
-    def __init__(self, server: RunningServer) -> None:
+    def __init__(self, server: ServerProcess) -> None:
         self.client = LiveClient().connect(server)
         self.shapes = [drawings(word)[0]["drawing"] for word in ("cat", "fish", "octopus")]
         self.seq = 0
@@ -111,7 +104,7 @@ def rss(pid: int) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
-def wait_for_connections(server: RunningServer, count: int, timeout: float = 30.0) -> None:
+def wait_for_connections(server: ServerProcess, count: int, timeout: float = 30.0) -> None:
     """Wait until /healthz reports `count` open live connections."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -142,7 +135,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-def flooded(server: RunningServer, victim: Victim) -> tuple[list[float], dict[str, Any]]:
+def flooded(server: ServerProcess, victim: Victim) -> tuple[list[float], dict[str, Any]]:
     """Flood the server from another process while the victim measures; return both sides' figures."""
     # The flooder runs niced: on a small machine its own CPU would otherwise be taken from the server
     # and the victim, which says nothing about the server (a real flooder brings its own CPU).
@@ -203,7 +196,7 @@ def draw(client: LiveClient, drawing: list[Any]) -> dict[str, Any]:
     return client.prediction(messages[-1][1]["seq"], timeout=30)
 
 
-def crowd(server: RunningServer, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]], int]:
+def crowd(server: ServerProcess, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]], int]:
     """Open 500 idle raw connections and 20 drawing clients, draw, close everything.
 
     Return the drawing clients' last predictions, and the server's memory while everyone was there.
@@ -255,7 +248,7 @@ def test_many_connections_at_once_and_memory_comes_back(start_server: ServerLaun
 # --- restart --------------------------------------------------------------------------------------------
 
 
-def api_top(server: RunningServer, strokes: list[Any]) -> list[dict[str, Any]]:
+def api_top(server: ServerProcess, strokes: list[Any]) -> list[dict[str, Any]]:
     """Return the top 3 that POST /api/predict gives a drawing."""
     response = requests.post(server.url + "/api/predict", json={"strokes": strokes}, timeout=30)
     assert response.status_code == 200

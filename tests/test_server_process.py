@@ -19,7 +19,8 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import ROOT, RunningServer
+from realtime.processes import ServerProcess
+from tests.conftest import ROOT
 from tests.quickdraw import canvas_png_data_url, drawings, raw_points
 
 FRAME_MS = 1000 / 60
@@ -50,7 +51,7 @@ def tensorflow_mappings(pid: int) -> list[str]:
     )
 
 
-def stream(server: RunningServer, messages: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+def stream(server: ServerProcess, messages: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     """Send messages over a WebSocket at 100 per second; return the predictions up to the last one."""
     predictions: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
@@ -81,7 +82,7 @@ def stream(server: RunningServer, messages: list[tuple[str, dict[str, Any]]]) ->
     return predictions
 
 
-def oversized_frame_disconnects(server: RunningServer) -> bool:
+def oversized_frame_disconnects(server: ServerProcess) -> bool:
     """Send a frame just over the 1 MB message limit; tell whether the server closed the connection."""
     closed = threading.Event()
     client = socketio.Client(reconnection=False)
@@ -99,7 +100,7 @@ def oversized_frame_disconnects(server: RunningServer) -> bool:
     [("eventlet", "cat", 14), ("threading", "fish", 22)],  # raw drawings held out by the trainer's split
 )
 def test_streaming_a_real_drawing_over_a_websocket(
-    real_model: Path, start_server: Callable[..., RunningServer], mode: str, word: str, index: int
+    real_model: Path, start_server: Callable[..., ServerProcess], mode: str, word: str, index: int
 ) -> None:
     # The eventlet run binds $PORT, as the Procfile does; the threading run takes --port.
     server = start_server("--async-mode", mode, port_option=mode != "eventlet")

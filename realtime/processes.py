@@ -1,0 +1,108 @@
+"""Start, wait for and stop real `python -m realtime` server processes on loopback (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerError(RuntimeError):
+    """A server process exited, or never became healthy; the message ends with its log's last lines."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """One `python -m realtime` process on 127.0.0.1, logging to a file; `start()` again restarts it.
+
+    `env` adds to the current environment. With `port_option=False` the port is passed as `PORT`, as a
+    Procfile platform does, instead of `--port`.
+    """
+
+    def __init__(
+        self,
+        log: Path,
+        *,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        port_option: bool = True,
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.command = [sys.executable, "-m", "realtime", "--host", "127.0.0.1", *args]
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        if port_option:
+            self.command += ["--port", str(self.port)]
+        else:
+            self.env["PORT"] = str(self.port)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.healthy_s = 0.0  # seconds from the last start to its first healthy /healthz
+
+    @property
+    def ws_url(self) -> str:
+        """Return the URL of a raw Engine.IO WebSocket connection to the server."""
+        return f"ws://127.0.0.1:{self.port}/socket.io/?EIO=4&transport=websocket"
+
+    def start(self, timeout: float = 60.0, poll_s: float = 0.05) -> dict[str, Any]:
+        """Start the process and wait until /healthz answers 200; return its JSON."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            started = time.perf_counter()
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                health = self.health(timeout=1.0)
+            except (OSError, ValueError):  # not listening yet (URLError is an OSError)
+                time.sleep(poll_s)
+                continue
+            self.healthy_s = time.perf_counter() - started
+            return health
+        self.stop()
+        raise ServerError(f"no healthy /healthz within {timeout} s:\n{self.log_tail()}")
+
+    def health(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Return /healthz's JSON; raise OSError when it does not answer 200."""
+        with urllib.request.urlopen(self.url + "/healthz", timeout=timeout) as response:
+            return json.load(response)
+
+    def log_text(self) -> str:
+        """Return what the server has written to stdout and stderr so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """Return the end of the log, for error messages."""
+        return self.log_text()[-chars:]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server: politely first (SIGTERM), then for sure."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=timeout)
