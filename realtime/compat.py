@@ -161,6 +161,22 @@ def dispatch_event(server: socketio.Server, eio_sid: str, namespace: str | None,
     server._handle_event(eio_sid, namespace, id, data)
 
 
+def allow_payload_packets(count: int) -> None:
+    """Let python-engineio decode long-polling payloads of up to `count` packets (its default is 16).
+
+    The limit is a class attribute shared by every server; there is no option for it.
+    """
+    from engineio import payload
+
+    limit = getattr(payload.Payload, "max_decode_packets", None)
+    if not isinstance(limit, int):
+        distribution = "python-engineio"
+        raise IncompatibleLibrary(
+            f"{distribution} {version(distribution)} is not supported: Payload has no max_decode_packets"
+        )
+    payload.Payload.max_decode_packets = max(limit, count)
+
+
 def replace_websocket_unmasking(unmask: Callable[..., bytes]) -> None:
     """Make eventlet's WebSockets unmask incoming frames with `unmask` (same arguments as its own)."""
     _eventlet_websocket()._apply_mask = staticmethod(unmask)

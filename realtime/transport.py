@@ -92,7 +92,7 @@ def harden(app: Any, eio: Any, max_packets: int) -> None:
     refuses a payload of over 16 packets whole (400, every message in it lost), a count a drawer reaches
     in a quarter of a second. It takes up to `max_packets` (the message burst the rate limit allows).
     """
-    payload.Payload.max_decode_packets = max(payload.Payload.max_decode_packets, max_packets)
+    compat.allow_payload_packets(max_packets)
     compat.wrap_websockets(eio, CheckedWebSocket)
     app.wsgi_app = PollingGuard(app.wsgi_app, eio.max_http_buffer_size)
     if eio.async_mode == "eventlet":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -93,7 +94,16 @@ def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> N
         run_blocking = app.extensions["realtime"].run_blocking
         assert run_blocking is caller
         assert (run_blocking(threading.get_ident) != main) is (mode == "eventlet")
+    import eventlet
     from eventlet import tpool
 
+    tpool.killall()  # a running pool keeps its size: start afresh
     create_app(Config(ASYNC_MODE="eventlet", BLOCKING_THREADS=3), model=model, live_worker=False)
-    assert tpool._nthreads == 3  # the pool's size for its next start (eventlet's default is 20)
+
+    def busy_thread() -> int:
+        time.sleep(0.05)
+        return threading.get_ident()
+
+    threads = set(eventlet.GreenPool(12).imap(lambda _: tpool.execute(busy_thread), range(12)))
+    assert len(threads) == 3  # eventlet's default would be 20
+    tpool.killall()

@@ -21,6 +21,7 @@ from flask_socketio import SocketIOTestClient
 from realtime import create_app, preprocess, socketio
 from realtime.config import Config
 from realtime.drawing import Drawing
+from realtime.events import LiveEvents
 from realtime.protocol import MAX_SEQ
 from realtime.recognizer import Recognizer
 from tests.images import data_url, png_bomb
@@ -479,6 +480,99 @@ def test_a_failing_handler_reports_an_internal_error(app: Flask, monkeypatch: py
     client.emit("stroke_points", {"seq": 2, "points": H_LINE[0]})
     flush(app)
     assert len(received(client, "prediction")) == 1
+
+
+# --- handlers called directly -------------------------------------------------------------------------
+
+
+class Emitted:
+    """Records what a LiveEvents namespace emits, in place of sending it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any], str]] = []
+
+    def __call__(self, event: str, data: dict[str, Any], to: str) -> None:
+        self.events.append((event, data, to))
+
+    def take(self) -> list[tuple[str, Any]]:
+        """Return (event, code or payload) pairs recorded so far, and forget them."""
+        taken = [(event, data.get("code", data)) for event, data, _ in self.events]
+        self.events.clear()
+        return taken
+
+
+@pytest.fixture
+def events(app: Flask, monkeypatch: pytest.MonkeyPatch) -> tuple[LiveEvents, Emitted]:
+    """The app's event handlers, with what they emit recorded instead of sent."""
+    namespace = app.extensions["realtime"].events
+    emitted = Emitted()
+    monkeypatch.setattr(namespace, "emit", emitted)
+    return namespace, emitted
+
+
+def test_each_event_is_a_method_that_parses_applies_and_marks_for_prediction(
+    app: Flask, events: tuple[LiveEvents, Emitted]
+) -> None:
+    handlers, emitted = events
+    live = app.extensions["realtime"].live
+    handlers.on_connect("sid-1", {}, {"see_bitmap": True})
+    [(name, ready)] = emitted.take()
+    assert name == "ready" and ready["limits"] == handlers.limits.advertised()
+    session = live.get("sid-1")
+    assert session is not None and session.see_bitmap
+    handlers.on_stroke_points("sid-1", {"seq": 1, "points": H_LINE[0]})
+    handlers.on_stroke_end("sid-1", {"seq": 2})
+    handlers.on_stroke_points("sid-1", {"seq": 3, "points": V_LINE[0]})
+    assert (session.drawing.strokes, session.drawing.points, session.last_seq) == (2, 6, 3)
+    assert list(live._dirty) == ["sid-1"]  # marked for the next round of predictions
+    handlers.on_undo("sid-1", {"seq": 4})
+    assert session.drawing.strokes == 1
+    handlers.on_sync("sid-1", {"seq": 5, "strokes": quickdraw_form(CIRCLE + H_LINE)})
+    assert (session.drawing.strokes, session.drawing.points) == (2, 43)
+    handlers.on_clear("sid-1", {"seq": 6})
+    handlers.on_options("sid-1", {"see_bitmap": False})
+    assert (session.drawing.points, session.last_seq, session.see_bitmap) == (0, 6, False)
+    assert emitted.take() == []  # nothing refused
+    handlers.on_disconnect("sid-1", "client disconnect")
+    assert live.get("sid-1") is None
+
+
+def test_handlers_refuse_bad_input_without_changing_anything(
+    app: Flask, events: tuple[LiveEvents, Emitted]
+) -> None:
+    handlers, emitted = events
+    handlers.on_connect("sid-2", {})
+    emitted.take()
+    drawing = app.extensions["realtime"].live.get("sid-2").drawing
+    handlers.on_stroke_points("sid-2", {"seq": 1, "points": H_LINE[0]})
+    handlers.on_stroke_points("sid-2", {"seq": 1, "points": V_LINE[0]})  # stale
+    handlers.on_stroke_points("sid-2", {"seq": 2, "points": [[0, "x"]]})
+    handlers.on_sync("sid-2", {"seq": 3, "strokes": "nope"})
+    handlers.on_snapshot("sid-2", {"seq": 4, "image": "data:image/gif;base64,R0lG"})
+    handlers.on_options("sid-2", {"see_bitmap": "yes"})
+    handlers.on_undo("sid-2")  # no payload at all
+    assert [code for _, code in emitted.take()] == [
+        "stale_seq",
+        "bad_points",
+        "bad_strokes",
+        "bad_data_url",
+        "bad_payload",
+        "bad_payload",
+    ]
+    assert (drawing.strokes, drawing.points) == (1, 3)
+
+
+def test_dispatch_answers_unknown_events_and_handler_failures(
+    events: tuple[LiveEvents, Emitted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handlers, emitted = events
+    handlers.trigger_event("connect", "sid-3", {})
+    emitted.take()
+    handlers.trigger_event("erase_everything", "sid-3", {"seq": 1})
+    handlers.trigger_event("__init__", "sid-3", {"seq": 1})  # never a way to reach other methods
+    monkeypatch.setattr(Drawing, "clear", lambda self: 1 / 0)
+    handlers.trigger_event("clear", "sid-3", {"seq": 2})
+    assert [code for _, code in emitted.take()] == ["unknown_event", "unknown_event", "internal_error"]
 
 
 # --- the shipped model --------------------------------------------------------------------------------
