@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "workers.log").unlink(missing_ok=True)
-    config = Config()
+    config = Config.from_env()
     results: dict[str, Any] = {
         "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
         "quick": args.quick,

@@ -57,7 +57,7 @@ AREAS = (
     ("inference (Recognizer, LiteRT)", ("realtime/recognizer.py", "ai_edge_litert/")),
     (
         "live predictor: rounds, results, emits (realtime/live.py)",
-        ("realtime/live.py", "realtime/drawing.py"),
+        ("realtime/live.py", "realtime/drawing.py", "realtime/protocol.py"),
     ),
     ("other realtime code (handlers, transport)", ("realtime/",)),
     ("Socket.IO and Engine.IO packets", ("socketio/", "engineio/", "flask_socketio/")),

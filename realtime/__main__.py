@@ -144,7 +144,7 @@ def serve_eventlet(app: Any, config: Config) -> None:
         listener,
         app,
         max_size=config.MAX_CONNECTIONS + SPARE_SLOTS,
-        protocol=compat.header_deadline_protocol(config.HEADER_TIMEOUT),
+        protocol=compat.header_deadline_protocol(config.HEADER_TIMEOUT, config.MAX_MESSAGE_BYTES),
         socket_timeout=config.HEADER_TIMEOUT,
         debug=False,
         log_output=False,

@@ -1,9 +1,10 @@
 """The one place that touches private internals of python-socketio, python-engineio and eventlet.
 
 Each hook below says what the public API lacks. The lock files pin these libraries exactly, and
-`check()` runs at start-up, before the server takes any connection: if a hooked name is missing or its
+`check()` runs at start-up, before the server takes any connection: if a hooked method is missing or its
 signature changed (a new release), the server stops with one line naming the library and its version,
-never running half hooked. The tests exercise every hook.
+never running half hooked. The two hooked attributes (Engine.IO's driver table and payload limit) are
+checked where the app is created, with the same kind of error. The tests exercise every hook.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ class Hook:
 
     def problem(self) -> str | None:
         """Return what is wrong with the hooked name in the installed library, or None."""
-        target = getattr(self.owner(), self.name, None)
-        if not callable(target):
-            return f"has no {self.name}"
-        found = tuple(inspect.signature(target).parameters)
+        try:
+            target = getattr(self.owner(), self.name, None)
+            if not callable(target):
+                return f"has no {self.name}"
+            found = tuple(inspect.signature(target).parameters)
+        except (ImportError, ValueError, TypeError) as exc:  # a module gone, a signature unreadable
+            return f"{self.name} cannot be inspected ({exc})"
         if found != self.parameters if self.exact else not set(self.parameters) <= set(found):
             return f"{self.name} takes ({', '.join(found)}), expected ({', '.join(self.parameters)})"
         return None
@@ -88,6 +92,9 @@ EVENTLET_HOOKS = (
     Hook("eventlet", _eventlet_wsgi, "server", ("protocol", "socket_timeout", "max_size"), exact=False),
     Hook("eventlet", _eventlet_protocol, "handle_one_request", ("self",)),
     Hook("eventlet", _eventlet_protocol, "get_environ", ("self",)),
+    # After answering, eventlet reads and throws away whatever body the app left unread, however long
+    # (a refused chunked body can go on for ever), to keep the connection; there is no bound to set.
+    Hook("eventlet", lambda: _eventlet_wsgi().Input, "discard", ("self", "buffer_size")),
 )
 
 
@@ -182,13 +189,14 @@ def replace_websocket_unmasking(unmask: Callable[..., bytes]) -> None:
     _eventlet_websocket()._apply_mask = staticmethod(unmask)
 
 
-def header_deadline_protocol(seconds: float) -> type:
+def header_deadline_protocol(seconds: float, max_discard: int) -> type:
     """Return eventlet's HTTP protocol with a deadline: a request line and headers arrive within `seconds`.
 
     The deadline covers the wait for each request of a connection (a keep-alive connection idle that
     long is closed too) and ends when the headers are parsed, before the app runs: an upgraded WebSocket
     or a long-polling request is never cut by it. eventlet closes a connection whose deadline passed
-    quietly, as it does on any socket timeout.
+    quietly, as it does on any socket timeout. A body the app leaves unread is thrown away up to
+    `max_discard` bytes; beyond that the connection is closed instead.
     """
 
     import eventlet
@@ -209,6 +217,21 @@ def header_deadline_protocol(seconds: float) -> type:
         def get_environ(self) -> dict[str, Any]:
             """Build the request's environ: the headers are in, so the deadline is over."""
             self.header_deadline.cancel()
-            return super().get_environ()
+            environ = super().get_environ()
+            body = environ["eventlet.input"]
+
+            def discard(buffer_size: int = 16 << 10) -> None:
+                """Read and drop what is left of the body, up to `max_discard` bytes (OSError beyond)."""
+                left = max_discard
+                while left > 0:
+                    data = body.read(min(buffer_size, left))
+                    if not data:
+                        return
+                    left -= len(data)
+                if body.read(1):
+                    raise OSError(f"the unread request body is longer than {max_discard} bytes")
+
+            body.discard = discard  # eventlet treats an OSError here by closing the connection
+            return environ
 
     return HeaderDeadlineProtocol

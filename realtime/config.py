@@ -39,9 +39,11 @@ DEFAULT_MAX_IMAGE_SIDE = 1024
 DEFAULT_RATE_LIMIT_BYTES = 1_000_000
 
 
-def _setting(default: Any, low: float | None = None, high: float | None = None) -> Any:
-    """Declare a setting: its default and the range a value must lie in (above `high` it is clamped)."""
-    return field(default=default, metadata={"low": low, "high": high})
+def _setting(
+    default: Any, low: float | None = None, high: float | None = None, most: float | None = None
+) -> Any:
+    """Declare a setting: its default, the least and `most` it may be, and a ceiling `high` it is cut to."""
+    return field(default=default, metadata={"low": low, "high": high, "most": most})
 
 
 def _origins(raw: str) -> str | tuple[str, ...] | None:
@@ -67,7 +69,7 @@ class Config:
     """The server's settings; the upper-case names are the environment variables (README, Configuration)."""
 
     HOST: str = "127.0.0.1"
-    PORT: int = _setting(5000, low=1, high=65535)
+    PORT: int = _setting(5000, low=1, most=65535)
     MODEL: str = "animals6"
     ASYNC_MODE: str = "eventlet"
     CORS_ORIGINS: str | tuple[str, ...] | None = None
@@ -86,7 +88,8 @@ class Config:
     RATE_LIMIT: float = _setting(120.0, low=0.001)
     RATE_BURST: int = _setting(240, low=1)
     RATE_LIMIT_BYTES: float = _setting(float(DEFAULT_RATE_LIMIT_BYTES), low=0.001)
-    RATE_BURST_BYTES: int = _setting(2 * DEFAULT_MAX_MESSAGE_BYTES, low=1)  # raised to MAX_MESSAGE_BYTES
+    # Default: 2 × MAX_MESSAGE_BYTES; never below MAX_MESSAGE_BYTES.
+    RATE_BURST_BYTES: int | None = _setting(None, low=1)
     # POST /predict and /api/predict per client address: each costs a decode and an inference (1–15 ms).
     HTTP_RATE_LIMIT: float = _setting(10.0, low=0.001)
     HTTP_RATE_BURST: int = _setting(20, low=1)
@@ -106,10 +109,14 @@ class Config:
         for item in dataclasses.fields(self):
             if not item.init:
                 continue
-            low, high = item.metadata.get("low"), item.metadata.get("high")
+            low, high, most = (item.metadata.get(key) for key in ("low", "high", "most"))
             value = getattr(self, item.name)
+            if value is None:
+                continue
             if low is not None and not value >= low:
                 raise ValueError(f"{item.name} must be at least {low:g}, not {value!r}")
+            if most is not None and value > most:
+                raise ValueError(f"{item.name} must be at most {most:g}, not {value!r}")
             if high is not None and value > high:
                 object.__setattr__(self, item.name, type(value)(high))
         if self.ASYNC_MODE not in ASYNC_MODES:
@@ -118,24 +125,13 @@ class Config:
             object.__setattr__(self, "SECRET_KEY", secrets.token_hex(32))
         object.__setattr__(self, "LOG_LEVEL", self.LOG_LEVEL.upper())
         # At least one whole message: a client within its byte rate can always send the largest one.
-        object.__setattr__(self, "RATE_BURST_BYTES", max(self.RATE_BURST_BYTES, self.MAX_MESSAGE_BYTES))
+        burst = 2 * self.MAX_MESSAGE_BYTES if self.RATE_BURST_BYTES is None else self.RATE_BURST_BYTES
+        object.__setattr__(self, "RATE_BURST_BYTES", max(burst, self.MAX_MESSAGE_BYTES))
         object.__setattr__(self, "limits", self._limits())
 
     def _limits(self) -> Limits:
-        """Gather the limits every client must keep to (sent in `ready`)."""
-        return Limits(
-            max_points=self.MAX_POINTS,
-            max_strokes=self.MAX_STROKES,
-            max_points_per_message=self.MAX_POINTS_PER_MESSAGE,
-            max_ink=self.MAX_INK,
-            max_message_bytes=self.MAX_MESSAGE_BYTES,
-            max_image_bytes=self.MAX_IMAGE_BYTES,
-            max_image_side=self.MAX_IMAGE_SIDE,
-            rate_limit=self.RATE_LIMIT,
-            rate_burst=self.RATE_BURST,
-            rate_limit_bytes=self.RATE_LIMIT_BYTES,
-            rate_burst_bytes=self.RATE_BURST_BYTES,
-        )
+        """Gather the limits every client must keep to (sent in `ready`): each is the setting of its name."""
+        return Limits(**{item.name: getattr(self, item.name.upper()) for item in dataclasses.fields(Limits)})
 
     def flask_settings(self) -> dict[str, Any]:
         """Return Flask's own settings: the signing key and the caps on a request body and a form field."""
@@ -174,5 +170,5 @@ def _parse(name: str, raw: str, parse: Callable[[str], Any]) -> Any:
         raise ValueError(f"{name} must be {kind}, not {raw!r}") from exc
 
 
-_TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float}
+_TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float, "int | None": int}
 _PARSERS: dict[str, Callable[[str], Any]] = {"CORS_ORIGINS": _origins, "TRUSTED_PROXIES": _networks}

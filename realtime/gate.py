@@ -3,7 +3,7 @@
 python-socketio decodes each Engine.IO message into a Socket.IO packet and dispatches it. What it cannot
 decode or dispatch (bad JSON, a payload that is not an event, binary attachments) raises inside Engine.IO,
 which logs a traceback and answers nothing; and a client could send the event names python-socketio
-keeps for itself (`connect`, `disconnect`, the catch-all `*`) straight to the app's handlers for those.
+raises itself (`connect`, `disconnect`) straight to the app's handlers for those.
 
 The gate takes the dispatcher's place. Each packet first passes its connection's rate limits, before
 anything is decoded, so that a flood costs the server almost nothing; a dropped packet also holds up that

@@ -203,7 +203,8 @@ def _frame(xy: np.ndarray) -> tuple[float, float, float]:
     # These comparisons refuse NaN (every comparison with it is false), infinities and absurd values.
     low, high = -MAX_COORDINATE, MAX_COORDINATE
     if not (left >= low and top >= low and right <= high and bottom <= high):
-        checked_coordinates(xy, "points")
+        checked_coordinates(xy, "points")  # says which: not finite, or out of range
+        raise InputError("bad_points", f"coordinates must be finite and within ±{MAX_COORDINATE:g}")
     extent = max(right - left, bottom - top)
     if extent <= 0.0:
         raise InputError("too_small", "the drawing is a single point: draw a line")

@@ -62,7 +62,8 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}/socket.io/?EIO=4&transport=websocket"
 
     def start(self, timeout: float = 60.0, poll_s: float = 0.05) -> dict[str, Any]:
-        """Start the process and wait until /healthz answers 200; return its JSON."""
+        """(Re)start the process and wait until /healthz answers 200; return its JSON."""
+        self.stop()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             started = time.perf_counter()

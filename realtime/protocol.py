@@ -150,6 +150,7 @@ def parse_strokes(value: Any, limits: Limits) -> list[np.ndarray]:
     """Turn Quick, Draw! strokes `[[[x...], [y...](, [t...])], ...]` into (N, 2) arrays, within the limits."""
     if isinstance(value, list):
         # Count before converting anything, so an oversized drawing costs no more than reading its lengths.
+        limits.check_counts(len(value), 0)
         declared = sum(len(s[0]) for s in value if isinstance(s, list) and s and isinstance(s[0], list))
         limits.check_counts(len(value), declared)
     strokes = preprocess.strokes_from_quickdraw(value)

@@ -80,15 +80,33 @@ def client_address(remote: str | None, forwarded_for: str | None, trusted: Seque
     return address
 
 
-def _trusted(address: str, trusted: Sequence[Network]) -> bool:
-    """Tell whether an address lies in one of the trusted networks (False for anything not an address)."""
+def rate_key(address: str) -> str:
+    """Return whose budget an address spends: IPv6 clients by their /64 (one host holds a whole /64)."""
+    ip = _ip(address)
+    if ip is None:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Parse an address; an IPv4 address mapped into IPv6 (a dual-stack socket's view) is IPv4."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
-def retry_after_header(seconds: float) -> str:
+def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+    """Tell whether an address lies in one of the trusted networks (False for anything not an address)."""
+    ip = _ip(address)
+    return ip is not None and any(ip in network for network in trusted)
+
+
+def retry_after_seconds(seconds: float) -> int:
     """Return a Retry-After value: whole seconds, rounded up, at least 1."""
-    return str(max(1, math.ceil(seconds)))
+    return max(1, math.ceil(seconds))

@@ -15,11 +15,11 @@ from realtime import preprocess
 from realtime.live import Model, ranked
 from realtime.preprocess import InputError
 from realtime.protocol import http_status, parse_strokes
-from realtime.ratelimit import client_address, retry_after_header
+from realtime.ratelimit import client_address, rate_key, retry_after_seconds
 
 bp = Blueprint("pages", __name__)
 
-RATE_LIMITED = frozenset({"pages.predict_page", "pages.predict_api"})  # endpoints that cost an inference
+COSTLY = frozenset({"pages.predict_page", "pages.predict_api"})  # they read a body and run the model
 CHUNK_BYTES = 64 * 1024
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -124,17 +124,17 @@ def healthz() -> Response:
 @bp.before_app_request
 def limit_rate() -> None:
     """Refuse the costly routes with 429 when the client's address is over its request rate."""
-    if request.endpoint not in RATE_LIMITED:
+    if request.endpoint not in COSTLY:
         return
     state = _state()
     address = client_address(
         request.remote_addr, request.headers.get("X-Forwarded-For"), state.config.TRUSTED_PROXIES
     )
-    wait = state.http_limiter.retry_after(address)
+    wait = state.http_limiter.retry_after(rate_key(address))
     if wait > 0:
         raise TooManyRequests(
             f"over {state.config.HTTP_RATE_LIMIT:g} requests per second from one address: try again later",
-            retry_after=int(retry_after_header(wait)),
+            retry_after=retry_after_seconds(wait),
         )
 
 
@@ -146,8 +146,8 @@ def read_chunked_body() -> None:
     its own server cuts a long body at the cap without saying so. Only environ is read before this runs.
     """
     environ = request.environ
-    if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return  # a declared Content-Length: Werkzeug refuses one over the cap itself
+    if request.endpoint not in COSTLY or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return  # no body read, or a declared Content-Length: Werkzeug refuses one over the cap itself
     cap = current_app.config["MAX_CONTENT_LENGTH"]
     source, body = environ["wsgi.input"], bytearray()
     try:
@@ -160,7 +160,7 @@ def read_chunked_body() -> None:
         raise BadRequest("the chunked body is malformed or incomplete") from exc
     if len(body) > cap:
         raise RequestEntityTooLarge()
-    environ["wsgi.input"] = io.BytesIO(bytes(body))
+    environ["wsgi.input"] = io.BytesIO(body)
     environ["wsgi.input_terminated"] = True
 
 

@@ -63,7 +63,7 @@ def model() -> FakeModel:
     return FakeModel()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_model() -> Path:
     """Return the shipped default model's folder; fail (not skip) when it has not been trained yet."""
     if not (MODEL / "model.tflite").is_file():

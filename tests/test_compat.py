@@ -27,7 +27,12 @@ def test_hooks_are_named_only_in_the_seam() -> None:
     names = sorted({hook.name for hook in compat.hooks("eventlet") if hook.name.startswith("_")} | {"_async"})
     pattern = "|".join(rf"\.{name}\b" for name in names)
     found = subprocess.run(
-        ["git", "grep", "-lE", pattern, "--", "*.py"], cwd=ROOT, capture_output=True, text=True, check=False
+        # This file names them on purpose (to delete one); nothing else may.
+        ["git", "grep", "-lE", pattern, "--", "*.py", ":!tests/test_compat.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
     assert found == ["realtime/compat.py"], found
 

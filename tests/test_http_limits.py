@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from realtime.processes import ServerProcess
-from realtime.ratelimit import AddressLimiter, client_address
+from realtime.ratelimit import AddressLimiter, client_address, rate_key
 from tests.conftest import ServerLauncher
 
 SQUARE = {"strokes": [[[10, 90, 90, 10, 10], [10, 10, 90, 90, 10]]]}
@@ -33,6 +33,7 @@ def api(server: ServerProcess, forwarded_for: str | None = None) -> requests.Res
         ("10.1.2.3", "10.5.5.5, 10.9.9.9", "10.5.5.5"),  # only proxies: the farthest one
         ("10.1.2.3", "junk", "junk"),  # what the trusted proxy saw, whatever it is
         ("10.1.2.3", " , ", "10.1.2.3"),
+        ("::ffff:10.1.2.3", "203.0.113.9", "203.0.113.9"),  # a dual-stack socket's view of a proxy
         (None, None, "unknown"),
     ],
 )
@@ -40,6 +41,16 @@ def test_the_client_address_is_read_across_trusted_proxies_only(
     remote: str | None, forwarded: str | None, client: str
 ) -> None:
     assert client_address(remote, forwarded, PROXIES) == client
+
+
+def test_ipv6_clients_share_a_budget_per_64_block() -> None:
+    assert rate_key("2001:db8:1:2:aaaa::1") == rate_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert rate_key("2001:db8:1:3::1") != rate_key("2001:db8:1:2::1")
+    assert (rate_key("::ffff:198.51.100.7"), rate_key("198.51.100.7"), rate_key("junk")) == (
+        "198.51.100.7",
+        "198.51.100.7",
+        "junk",
+    )
 
 
 def test_each_address_has_its_own_bucket_and_the_table_is_bounded() -> None:

@@ -7,8 +7,10 @@ audit hook (PEP 578), which records, from inside the server process, the environ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import textwrap
 import time
 from collections.abc import Iterator
@@ -93,14 +95,6 @@ def server(real_model: Path, start_module_server: ServerLauncher, audited: Path)
     assert "Traceback" not in running.log_text(), running.log_text()[-5000:]
 
 
-@pytest.fixture(scope="module")
-def real_model() -> Path:
-    """The shipped model (module scope)."""
-    if not (MODEL / "model.tflite").is_file():
-        pytest.fail(f"{MODEL.relative_to(ROOT)}/model.tflite is missing: train it with `python -m trainer`")
-    return MODEL
-
-
 def audit(folder: Path) -> list[dict[str, Any]]:
     """Return what the audit hook recorded."""
     return [json.loads(line) for line in (folder / "audit.jsonl").read_text().splitlines()]
@@ -157,6 +151,28 @@ def test_oversized_bodies_get_413(server: ServerProcess, route: str, options: di
     assert response.status_code == 413, response.text[:300]
     if route == "/api/predict":
         assert response.json()["code"] == "request_entity_too_large"
+
+
+def test_an_endless_chunked_body_is_refused_and_its_connection_closed(server: ServerProcess) -> None:
+    """After the 413, the server throws away at most MAX_MESSAGE_BYTES more of the body, then hangs up."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    head = "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    sock.sendall((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
+    chunk = b"%x\r\n%s\r\n" % (65536, b"A" * 65536)
+    sent, answer = 0, b""
+    try:
+        while sent < 50 * MAX_BYTES:  # far more than the cap and the discard allowance together
+            sock.sendall(chunk)
+            sent += 65536
+    except OSError:  # the server closed the connection
+        pass
+    sock.settimeout(5)
+    with contextlib.suppress(OSError):
+        while data := sock.recv(65536):
+            answer += data
+    sock.close()
+    assert sent < 10 * MAX_BYTES, f"the server read {sent} bytes of a refused body"
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
 
 
 @pytest.mark.parametrize("route", ["/predict", "/api/predict"])
