@@ -31,6 +31,11 @@ class QuickDrawMissing(pytest.skip.Exception):
     """The Quick, Draw! sample is not beside the repository: a test that needs it is skipped, saying why."""
 
 
+def require_sample() -> None:
+    """Skip the calling test when the sample is missing (for tests whose subprocesses read it)."""
+    _require(SHARED / "README.md")
+
+
 def _require(path: Path) -> Path:
     """Return a file of the sample, or skip the calling test (stop a benchmark) when it is missing."""
     if not path.is_file():

@@ -13,7 +13,7 @@ import pytest
 from bench.drawers import FRAME_S, merged, replay
 from bench.profile import summary
 from tests.conftest import ROOT
-from tests.quickdraw import drawings
+from tests.quickdraw import drawings, require_sample
 
 
 def test_replay_batches_points_per_frame_at_the_given_speed() -> None:
@@ -69,6 +69,7 @@ def test_merged_joins_point_batches_that_are_due_together() -> None:
 @pytest.mark.slow
 def test_quick_benchmark_writes_the_figures(tmp_path: Path) -> None:
     """`python -m bench --quick` measures every path against a real server and writes the JSON."""
+    require_sample()  # the simulated drawers replay real drawings
     out = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
