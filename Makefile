@@ -21,8 +21,8 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 # Installs come only from the lock files: exact versions, every file checked against its hash.
-$(VENV)/.serve: requirements/serve.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q --require-hashes -r requirements/serve.txt
+$(VENV)/.serve: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q --require-hashes -r requirements.txt
 	touch $@
 
 $(VENV)/.test: requirements/test.txt | $(VENV)/bin/python
@@ -30,13 +30,14 @@ $(VENV)/.test: requirements/test.txt | $(VENV)/bin/python
 	touch $@ $(VENV)/.serve
 
 # Regenerate the lock files from the loose ranges in requirements/*.in (README: "Dependencies").
-# The test and training locks are constrained to the serving lock, so every environment serves alike.
+# The serving lock is the root requirements.txt (what a Procfile platform's Python buildpack installs);
+# the test and training locks are constrained to it, so every environment serves alike.
 LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28 $(UPGRADE)
 lock: $(VENV)/.test
-	$(LOCK) requirements/serve.in -o requirements/serve.txt
-	$(LOCK) requirements/train.in -c requirements/serve.txt -o requirements/train.txt
-	$(LOCK) requirements/test.in -c requirements/serve.txt -c requirements/train.txt -o requirements/test.txt
+	$(LOCK) requirements/serve.in -o requirements.txt
+	$(LOCK) requirements/train.in -c requirements.txt -o requirements/train.txt
+	$(LOCK) requirements/test.in -c requirements.txt -c requirements/train.txt -o requirements/test.txt
 
 # Browser tests drive Debian's Chromium (never a downloaded browser build).
 chromium:

@@ -118,7 +118,7 @@ def check(async_mode: str) -> None:
         if problem:
             raise IncompatibleLibrary(
                 f"{hook.distribution} {version(hook.distribution)} is not supported: {problem} "
-                "(install from the lock files: requirements/serve.txt)"
+                "(install from the lock file: requirements.txt)"
             )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,11 @@ class Config:
     TRUSTED_PROXIES: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
     # Seconds a new connection has to send its request line and headers (eventlet mode).
     HEADER_TIMEOUT: float = _setting(10.0, low=0.001)
+    # Redis for Flask-SocketIO's message queue between server processes (the variable Heroku's Redis add-on
+    # sets; `rediss://` for TLS). Empty: one process on its own, no Redis needed.
+    REDIS_URL: str = ""
+    # This process's id in `ready` and /healthz (and the cluster's sticky cookie). Empty: a random one.
+    NODE_NAME: str = ""
     MAX_BATCH: int = _setting(64, low=1)
     INTERPRETER_THREADS: int = _setting(1, low=1)
     # OS threads for PNG decoding and the classic path under eventlet (its tpool; eventlet's default
@@ -123,6 +129,14 @@ class Config:
             raise ValueError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {self.ASYNC_MODE!r}")
         if not self.SECRET_KEY:
             object.__setattr__(self, "SECRET_KEY", secrets.token_hex(32))
+        if not self.NODE_NAME:
+            object.__setattr__(self, "NODE_NAME", secrets.token_hex(4))
+        elif not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.NODE_NAME):
+            raise ValueError(
+                f"NODE_NAME must be 1 to 64 letters, digits, '_', '.' or '-', not {self.NODE_NAME!r}"
+            )
+        if self.REDIS_URL and not self.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         object.__setattr__(self, "LOG_LEVEL", self.LOG_LEVEL.upper())
         # At least one whole message: a client within its byte rate can always send the largest one.
         burst = 2 * self.MAX_MESSAGE_BYTES if self.RATE_BURST_BYTES is None else self.RATE_BURST_BYTES

@@ -1,5 +1,8 @@
 """The live protocol's events (docs/protocol.md): one method per event on one Socket.IO namespace class.
 
+Every event answers only the connection that sent it, which this process holds: the answers are emitted
+here directly (`ignore_queue`), never through the message queue between processes (REDIS_URL).
+
 The namespace sits directly on the app's python-socketio server rather than behind Flask-SocketIO's
 decorators: those push a Flask request context (and open a signed-cookie session) for every message,
 which costs more than handling a typical `stroke_points` itself. Nothing here needs Flask. Every packet
@@ -41,11 +44,14 @@ class LiveEvents(socketio.Namespace):
     """The protocol on namespace `/`: each event is parsed, applied to the connection's drawing and marked
     for prediction; a refused one gets an `error` event and changes nothing."""
 
-    def __init__(self, live: LivePredictor, limits: Limits, run_blocking: Callable[..., Any]) -> None:
+    def __init__(
+        self, live: LivePredictor, limits: Limits, run_blocking: Callable[..., Any], node: str
+    ) -> None:
         super().__init__("/")
         self.live = live
         self.limits = limits
         self.run_blocking = run_blocking  # runs calls of milliseconds off the event loop
+        self.node = node  # this process's id, sent in `ready`
 
     def trigger_event(self, event: str, *args: Any) -> Any:
         """Call the event's method; unknown events get `unknown_event`, a failing method `internal_error`."""
@@ -62,7 +68,7 @@ class LiveEvents(socketio.Namespace):
 
     def error(self, sid: str, code: str, message: str, seq: int | None = None) -> None:
         """Tell a client that its message was refused."""
-        self.emit("error", {"code": code, "message": message, "seq": seq}, to=sid)
+        self.emit("error", {"code": code, "message": message, "seq": seq}, to=sid, ignore_queue=True)
 
     def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         """Open a session and send `ready`; refuse the connection when the server is full."""
@@ -76,8 +82,9 @@ class LiveEvents(socketio.Namespace):
             "labels": model.labels,
             "model": model.version,
             "limits": self.limits.advertised(),
+            "node": self.node,
         }
-        self.emit("ready", ready, to=sid)
+        self.emit("ready", ready, to=sid, ignore_queue=True)
 
     def on_disconnect(self, sid: str, reason: Any = None) -> None:
         """Free the connection's session."""

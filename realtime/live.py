@@ -186,7 +186,7 @@ class LivePredictor:
                         "message": "the server could not predict",
                         "seq": job.seq,
                     }
-                    self.server.emit("error", error, to=job.session.sid)
+                    self.server.emit("error", error, to=job.session.sid, ignore_queue=True)
                 jobs = [job for job in jobs if job.snapshot is None]
             else:
                 for job, outcome in zip(fresh, outcomes, strict=True):
@@ -215,7 +215,8 @@ class LivePredictor:
         }
         if session.see_bitmap and outcome.bitmap is not None:
             payload["bitmap"] = preprocess.bitmap_to_png_data_url(outcome.bitmap)
-        self.server.emit("prediction", payload, to=session.sid)
+        # The session's connection is this process's own: no detour through the message queue.
+        self.server.emit("prediction", payload, to=session.sid, ignore_queue=True)
 
     def _run(self) -> None:
         """Worker loop: wait for dirty sessions, predict them, repeat; never dies on an error."""

@@ -117,6 +117,7 @@ def healthz() -> Response:
         version=state.model.version,
         labels=state.model.labels,
         uptime_s=round(time.monotonic() - state.started, 3),
+        node=state.config.NODE_NAME,
         connections=len(state.live),
     )
 

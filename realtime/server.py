@@ -9,7 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import socketio as socketio_lib
 from flask import Flask
 from flask_socketio import SocketIO
 
@@ -70,6 +72,8 @@ def create_app(
     origins = config.CORS_ORIGINS
     socketio.init_app(
         app,
+        # Always given: SocketIO keeps its options between init_app calls (tests create many apps).
+        client_manager=message_queue(config.REDIS_URL),
         async_mode=config.ASYNC_MODE,
         cors_allowed_origins=list(origins) if isinstance(origins, tuple) else origins,
         max_http_buffer_size=config.MAX_MESSAGE_BYTES,
@@ -90,7 +94,7 @@ def create_app(
         max_batch=config.MAX_BATCH,
         background=live_worker,
     )
-    events = LiveEvents(live, config.limits, run_blocking)
+    events = LiveEvents(live, config.limits, run_blocking, config.NODE_NAME)
     server.register_namespace(events)
     Gate(server, config.limits, events.error)
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
@@ -99,6 +103,25 @@ def create_app(
     )
     app.register_blueprint(routes.bp)
     logging.getLogger(__name__).info(
-        "model %s (%d classes), async mode %s", model.version, len(model.labels), socketio.async_mode
+        "node %s: model %s (%d classes), async mode %s, %s",
+        config.NODE_NAME,
+        model.version,
+        len(model.labels),
+        socketio.async_mode,
+        f"message queue {redacted(config.REDIS_URL)}" if config.REDIS_URL else "no message queue",
     )
     return app
+
+
+def message_queue(url: str) -> socketio_lib.RedisManager | None:
+    """Return Flask-SocketIO's Redis message queue for `url`, or None (one process on its own)."""
+    return socketio_lib.RedisManager(url, channel="realtime") if url else None
+
+
+def redacted(url: str) -> str:
+    """Return a Redis URL without its password, for the log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
