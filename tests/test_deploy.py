@@ -1,4 +1,4 @@
-"""A Procfile platform's build, done by hand: the committed tree, a fresh venv from requirements.txt, Procfile.
+"""A Procfile platform's build, by hand: the committed tree, a venv from requirements.txt, the Procfile.
 
 What a Python buildpack does: it takes the pushed commit (no untracked files, no .venv), installs the root
 `requirements.txt` into a new environment, and runs the Procfile's `web` line with `PORT` set. The slug
