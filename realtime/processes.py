@@ -1,4 +1,7 @@
-"""Start, wait for and stop real `python -m realtime` server processes on loopback (tests, benchmarks)."""
+"""Start, wait for and stop real processes on loopback: `python -m realtime` servers and `redis-server`.
+
+The tests, the benchmark and the local cluster (realtime.cluster) all start their processes through here.
+"""
 
 from __future__ import annotations
 
@@ -99,6 +102,59 @@ class ServerProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server: politely first (SIGTERM), then for sure."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=timeout)
+
+
+class RedisProcess:
+    """A private `redis-server` (Debian's package) on a free 127.0.0.1 port, without persistence."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.folder = folder
+        self.log = folder / "redis.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        """(Re)start redis-server on its port and wait until it answers PING."""
+        self.stop()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        command = [
+            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+            "--appendonly", "no", "--dir", str(self.folder), "--protected-mode", "yes",
+        ]  # fmt: skip
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(
+                    f"redis-server exited with {self.process.returncode}:\n{self.log.read_text()}"
+                )
+            if self.ping():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"redis-server did not answer within {timeout} s:\n{self.log.read_text()}")
+
+    def ping(self) -> bool:
+        """Tell whether the server answers PING."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop redis-server (SIGTERM, then SIGKILL)."""
         process = self.process
         if process is not None and process.poll() is None:
             process.terminate()

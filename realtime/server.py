@@ -79,6 +79,10 @@ def create_app(
         max_http_buffer_size=config.MAX_MESSAGE_BYTES,
         # One connection's messages are handled in order, by its own reader: no thread per message.
         async_handlers=False,
+        # Their warnings and errors (Redis trouble, say) through the app's own log, once each; they log
+        # every packet at INFO.
+        logger=library_logger("realtime.socketio"),
+        engineio_logger=library_logger("realtime.engineio"),
         json=wire,
     )
     server = socketio.server
@@ -111,6 +115,13 @@ def create_app(
         f"message queue {redacted(config.REDIS_URL)}" if config.REDIS_URL else "no message queue",
     )
     return app
+
+
+def library_logger(name: str) -> logging.Logger:
+    """Return a logger for python-socketio or python-engineio: warnings and errors only, to the app's log."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    return logger
 
 
 def message_queue(url: str) -> socketio_lib.RedisManager | None:

@@ -1,0 +1,136 @@
+"""REDIS_URL: server processes share Flask-SocketIO's Redis message queue; Redis trouble never stops guesses.
+
+A real `redis-server` on a free loopback port, started and stopped by each test. What goes through the
+queue is what one process sends to clients of others (here: an emitter in the test process, as Flask-SocketIO
+documents for external processes); answers to a connection never do, so a stalled or stopped Redis cannot
+hold up live guesses.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+
+from realtime.processes import RedisProcess, ServerProcess
+from tests.conftest import LiveClient, ServerLauncher
+from tests.quickdraw import drawings
+from tests.test_server_process import frames
+
+pytestmark = pytest.mark.slow
+CHANNEL = "realtime"  # realtime.server.message_queue
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A private redis-server, stopped afterwards."""
+    server = RedisProcess(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+class Listener(LiveClient):
+    """A live client that also records `note` events (sent through the queue by the test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notes: list[Any] = []
+
+        @self.sio.on("note")
+        def note(payload: Any) -> None:
+            with self.changed:
+                self.notes.append(payload)
+                self.changed.notify_all()
+
+
+def external_emit(url: str, *args: Any, **kwargs: Any) -> None:
+    """Emit through the queue from outside any server, as Flask-SocketIO documents for other processes."""
+    socketio.RedisManager(url, channel=CHANNEL, write_only=True).emit(*args, **kwargs)
+
+
+def stream(client: LiveClient, word: str, index: int, first_seq: int) -> tuple[str, float]:
+    """Clear, stream a real drawing as the page batches it; return its top guess and the seconds it took."""
+    started = time.monotonic()
+    client.emit("clear", {"seq": first_seq})
+    messages = frames(drawings(word)[index]["drawing"])
+    for event, payload in messages:
+        client.emit(event, {**payload, "seq": payload["seq"] + first_seq})
+        time.sleep(0.005)
+    last = messages[-1][1]["seq"] + first_seq
+    return client.prediction(last, timeout=10)["top"][0]["label"], time.monotonic() - started
+
+
+def test_processes_sharing_redis_reach_each_others_clients(
+    start_server: ServerLauncher, redis: RedisProcess
+) -> None:
+    servers = [start_server(env={"REDIS_URL": redis.url, "NODE_NAME": name}) for name in ("w1", "w2")]
+    clients = [Listener().connect(server) for server in servers]
+    assert [client.ready[0]["node"] for client in clients] == ["w1", "w2"]
+    assert [server.health()["node"] for server in servers] == ["w1", "w2"]
+    external_emit(redis.url, "note", {"to": "everyone"})
+    for client in clients:
+        assert client.wait(lambda c=client: c.notes, 10), "a broadcast did not arrive"
+    sid = clients[1].sio.get_sid()
+    external_emit(redis.url, "note", {"to": "w2's client"}, to=sid)
+    assert clients[1].wait(lambda: len(clients[1].notes) == 2, 10)
+    time.sleep(0.5)
+    assert clients[0].notes == [{"to": "everyone"}]  # only its addressee gets a targeted message
+    for client in clients:
+        client.disconnect()
+
+
+def test_live_guesses_go_on_while_redis_stalls_or_is_down(
+    start_server: ServerLauncher, redis: RedisProcess
+) -> None:
+    server: ServerProcess = start_server(env={"REDIS_URL": redis.url})
+    clients = [Listener().connect(server) for _ in range(5)]
+    assert redis.process is not None
+
+    def everyone_draws(first_seq: int) -> list[tuple[str, float]]:
+        """Let all clients stream a drawing at once (under eventlet, on one event loop)."""
+        results: list[tuple[str, float]] = [("", 0.0)] * len(clients)
+
+        def draw(i: int) -> None:
+            results[i] = stream(clients[i], "cat" if i % 2 else "fish", 14 if i % 2 else 22, first_seq)
+
+        threads = [threading.Thread(target=draw, args=(i,)) for i in range(len(clients))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        return results
+
+    expected = ["fish" if i % 2 == 0 else "cat" for i in range(len(clients))]
+    assert [label for label, _ in everyone_draws(1)] == expected
+    os.kill(redis.process.pid, signal.SIGSTOP)  # Redis hangs: its socket stays open, nothing answers
+    try:
+        stalled = everyone_draws(1000)
+    finally:
+        os.kill(redis.process.pid, signal.SIGCONT)
+    assert [label for label, _ in stalled] == expected
+    assert max(seconds for _, seconds in stalled) < 5, stalled
+    redis.stop()  # Redis gone
+    assert [label for label, _ in everyone_draws(2000)] == expected
+    time.sleep(2)
+    redis.start()  # back, on the same port: the queue works again without a restart
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not clients[0].notes:
+        external_emit(redis.url, "note", {"back": True})
+        clients[0].wait(lambda: clients[0].notes, 1)
+    assert clients[0].notes, "the queue did not recover after Redis came back"
+    for client in clients:
+        client.disconnect()
+    log = server.log_text().splitlines()
+    complaints = [
+        line for line in log if "redis" in line.lower() and (" ERROR " in line or " WARNING " in line)
+    ]
+    assert 1 <= len(complaints) <= 10, complaints  # a few clear lines, not one per message
+    assert "Traceback" not in server.log_text()
