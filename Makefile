@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench lock chromium clean
+.PHONY: run test lint bench lock cluster debian-packages clean
 
 run: $(VENV)/.serve  ## Serve the shipped model on http://127.0.0.1:5000
 	$(PY) -m realtime
 
-test: $(VENV)/.test chromium  ## Lint, then run the whole test suite (browser tests included)
+test: $(VENV)/.test debian-packages  ## Lint, then run the whole test suite (browser and cluster tests included)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -39,12 +39,16 @@ lock: $(VENV)/.test
 	$(LOCK) requirements/train.in -c requirements.txt -o requirements/train.txt
 	$(LOCK) requirements/test.in -c requirements.txt -c requirements/train.txt -o requirements/test.txt
 
-# Browser tests drive Debian's Chromium (never a downloaded browser build).
-chromium:
-	@command -v chromium >/dev/null || { \
+# The tests drive Debian's Chromium (never a downloaded browser build) and start Debian's redis-server and
+# nginx themselves, on free loopback ports; installed with apt-get when missing (as root).
+DEBIAN_PACKAGES := chromium:chromium redis-server:redis-server nginx:nginx
+debian-packages:
+	@missing=""; for pair in $(DEBIAN_PACKAGES); do \
+	  command -v "$${pair%%:*}" >/dev/null || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-dejavu-core; \
-	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests"; exit 1; fi; }
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing fonts-dejavu-core; \
+	  else echo "Install Debian's$$missing (sudo apt-get install$$missing) for the tests"; exit 1; fi; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
