@@ -58,6 +58,8 @@ class ServerProcess:
             self.env["PORT"] = str(self.port)
         self.process: subprocess.Popen[bytes] | None = None
         self.healthy_s = 0.0  # seconds from the last start to its first healthy /healthz
+        # In a session of its own, a terminal's Ctrl-C reaches only whoever started it, who stops it.
+        self.own_session = False
 
     @property
     def ws_url(self) -> str:
@@ -71,7 +73,12 @@ class ServerProcess:
         with open(self.log, "ab") as out:
             started = time.perf_counter()
             self.process = subprocess.Popen(
-                self.command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                self.command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.own_session,
             )
         deadline = started + timeout
         while time.perf_counter() < deadline:
@@ -121,6 +128,7 @@ class RedisProcess:
         self.folder = folder
         self.log = folder / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.own_session = False  # as ServerProcess.own_session
 
     def start(self, timeout: float = 20.0) -> None:
         """(Re)start redis-server on its port and wait until it answers PING."""
@@ -131,7 +139,9 @@ class RedisProcess:
             "--appendonly", "no", "--dir", str(self.folder), "--protected-mode", "yes",
         ]  # fmt: skip
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=self.own_session
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

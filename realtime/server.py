@@ -87,6 +87,7 @@ def create_app(
     )
     server = socketio.server
     transport.harden(app, server.eio, config.RATE_BURST)
+    app.wsgi_app = transport.NodeCookie(app.wsgi_app, config.NODE_NAME)
     if socketio.async_mode == "eventlet":
         size_tpool(config.BLOCKING_THREADS)
     run_blocking = blocking_caller(socketio.async_mode)

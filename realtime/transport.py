@@ -84,6 +84,34 @@ class PollingGuard:
             return [b"session closed"]
 
 
+class NodeCookie:
+    """WSGI middleware: Engine.IO responses set a cookie naming this process, for a balancer's stickiness.
+
+    A long-polling session lives in one process; behind a load balancer every request of it must reach that
+    process. deploy/nginx.conf routes a request carrying the cookie to the process it names.
+    """
+
+    NAME = "realtime_node"
+
+    def __init__(self, app: Callable[..., Iterable[Any]], node: str, path: str = "/socket.io/") -> None:
+        self.app = app
+        self.cookie = f"{self.NAME}={node}; Path=/; HttpOnly; SameSite=Lax"
+        self.sent = f"{self.NAME}={node}"
+        self.path = path
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[Any]:
+        """Pass the request on; add the cookie to the answer unless the client already has it."""
+        if not environ.get("PATH_INFO", "").startswith(self.path) or self.sent in environ.get(
+            "HTTP_COOKIE", ""
+        ):
+            return self.app(environ, start_response)
+
+        def with_cookie(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            return start_response(status, [*headers, ("Set-Cookie", self.cookie)], *exc_info)
+
+        return self.app(environ, with_cookie)
+
+
 def harden(app: Any, eio: Any, max_packets: int) -> None:
     """Guard a Flask app's Engine.IO server: non-Engine.IO WebSocket frames close the connection, bad POSTs
     get 4xx, and eventlet's WebSockets unmask frames quickly.

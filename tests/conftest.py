@@ -154,7 +154,11 @@ class LiveClient:
 
     def connect(self, server: ServerProcess, **options: Any) -> LiveClient:
         """Connect over the WebSocket transport and wait for `ready`."""
-        self.sio.connect(server.url, transports=["websocket"], wait_timeout=10, **options)
+        return self.connect_url(server.url, ["websocket"], **options)
+
+    def connect_url(self, url: str, transports: list[str], **options: Any) -> LiveClient:
+        """Connect to `url` over `transports` and wait for `ready`."""
+        self.sio.connect(url, transports=transports, wait_timeout=10, **options)
         assert self.wait(lambda: self.ready, 10), "no ready event"
         return self
 

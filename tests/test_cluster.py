@@ -1,0 +1,155 @@
+"""`python -m realtime.cluster`: two workers behind real nginx, sharing a real redis-server, on loopback.
+
+Clients connect to nginx only. WebSocket clients from one address are spread over both workers; long-polling
+clients stay on the worker that holds their session (the balancer follows the worker's cookie).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from realtime.processes import ROOT, free_port
+from tests.conftest import LiveClient
+from tests.quickdraw import drawings
+from tests.test_server_process import frames
+
+pytestmark = pytest.mark.slow
+DRAWINGS = [("fish", 22), ("cat", 14), ("giraffe", 0)]  # held out by the trainer; the model gets them right
+
+
+class Balancer:
+    """A `python -m realtime.cluster` process: its balancer's URL, its log, its children."""
+
+    def __init__(self, log: Path, workers: int = 2) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "realtime.cluster",
+                    "--workers",
+                    str(workers),
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 90
+        while "workers behind nginx" not in self.log_text():
+            assert self.process.poll() is None, self.log_text()[-3000:]
+            assert time.monotonic() < deadline, self.log_text()[-3000:]
+            time.sleep(0.2)
+
+    def log_text(self) -> str:
+        """Return what the cluster printed so far."""
+        return self.log.read_text(errors="replace")
+
+    def family(self) -> list[psutil.Process]:
+        """Return the cluster's child processes (Redis, workers, nginx and its worker)."""
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def workers(self) -> list[psutil.Process]:
+        """Return the server processes."""
+        return [p for p in self.family() if "realtime" in " ".join(p.cmdline()) and "cluster" not in p.name()]
+
+    def stop(self) -> None:
+        """Stop the cluster as a user would (SIGTERM)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balancer]:
+    """Two workers behind nginx, for the module."""
+    balancer = Balancer(tmp_path_factory.mktemp("cluster") / "cluster.log")
+    yield balancer
+    balancer.stop()
+
+
+def draw(client: LiveClient, word: str, index: int) -> str:
+    """Stream a real drawing as the page batches it; return the top guess for the whole of it."""
+    messages = frames(drawings(word)[index]["drawing"])
+    for event, payload in messages:
+        client.emit(event, payload)
+        time.sleep(0.004)
+    return client.prediction(messages[-1][1]["seq"], timeout=30)["top"][0]["label"]
+
+
+def in_parallel(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run work(i) for i < count on threads; return the results in order."""
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        results[i] = work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_websocket_clients_are_spread_over_the_workers_and_guessed_right(cluster: Balancer) -> None:
+    clients = in_parallel(40, lambda _: LiveClient().connect_url(cluster.url, ["websocket"]))
+    nodes = Counter(client.ready[0]["node"] for client in clients)
+    assert set(nodes) == {"w1", "w2"} and min(nodes.values()) >= 10, nodes
+    guesses = in_parallel(40, lambda i: draw(clients[i], *DRAWINGS[i % len(DRAWINGS)]))
+    assert guesses == [DRAWINGS[i % len(DRAWINGS)][0] for i in range(40)]
+    for client in clients:
+        client.disconnect()
+
+
+def test_long_polling_clients_stay_with_their_worker(cluster: Balancer) -> None:
+    clients = in_parallel(6, lambda _: LiveClient().connect_url(cluster.url, ["polling"]))
+    assert {client.ready[0]["node"] for client in clients} == {"w1", "w2"}
+    guesses = in_parallel(6, lambda i: draw(clients[i], *DRAWINGS[i % len(DRAWINGS)]))
+    assert guesses == [DRAWINGS[i % len(DRAWINGS)][0] for i in range(6)]
+    assert all(not client.errors for client in clients)
+    for client in clients:
+        client.disconnect()
+
+
+def test_a_worker_that_dies_is_started_again_with_a_line_saying_so(cluster: Balancer) -> None:
+    victim = cluster.workers()[0]
+    victim.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while "is back on port" not in cluster.log_text():
+        assert time.monotonic() < deadline, cluster.log_text()[-3000:]
+        time.sleep(0.2)
+    assert "exited with status -9: starting it again" in cluster.log_text()
+    with urllib.request.urlopen(cluster.url + "/healthz", timeout=10) as response:
+        assert response.status == 200
+
+
+def test_sigterm_stops_every_child(tmp_path: Path) -> None:
+    balancer = Balancer(tmp_path / "cluster.log", workers=1)
+    family = balancer.family()
+    assert {p.name() for p in family} >= {"redis-server", "nginx"}, [p.name() for p in family]
+    balancer.stop()
+    assert balancer.process.returncode == 0, balancer.log_text()[-3000:]
+    _, alive = psutil.wait_procs(family, timeout=10)
+    assert alive == [], alive
+    assert "Traceback" not in balancer.log_text()
+    lines = [line for line in balancer.log_text().splitlines() if line.strip()]
+    assert all(" | " in line for line in lines), [line for line in lines if " | " not in line][:5]
