@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 run: $(VENV)/.serve  ## Serve the shipped model on http://127.0.0.1:5000
 	$(PY) -m realtime
 
+cluster: $(VENV)/.serve  ## Two workers behind nginx on http://127.0.0.1:5000, sharing a private redis-server
+	$(PY) -m realtime.cluster --workers $(or $(WORKERS),2) --port $(or $(PORT),5000)
+
 test: $(VENV)/.test debian-packages  ## Lint, then run the whole test suite (browser and cluster tests included)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
