@@ -52,10 +52,13 @@ class LiveEvents(socketio.Namespace):
         self.limits = limits
         self.run_blocking = run_blocking  # runs calls of milliseconds off the event loop
         self.node = node  # this process's id, sent in `ready`
+        self.metrics = live.metrics
 
     def trigger_event(self, event: str, *args: Any) -> Any:
         """Call the event's method; unknown events get `unknown_event`, a failing method `internal_error`."""
         known = event in CLIENT_EVENTS or event in ("connect", "disconnect")
+        if event not in ("connect", "disconnect"):
+            self.metrics.messages.labels(event=event if known else "unknown").inc()
         handler = getattr(self, f"on_{event}") if known else self.on_unknown_event
         try:
             return handler(*args) if known else handler(event, *args)
@@ -68,6 +71,7 @@ class LiveEvents(socketio.Namespace):
 
     def error(self, sid: str, code: str, message: str, seq: int | None = None) -> None:
         """Tell a client that its message was refused."""
+        self.metrics.errors.labels(code=code).inc()
         self.emit("error", {"code": code, "message": message, "seq": seq}, to=sid, ignore_queue=True)
 
     def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from realtime import preprocess
 from realtime.drawing import Drawing, Snapshot, render
+from realtime.metrics import Metrics
 from realtime.protocol import Limits
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class LivePredictor:
         *,
         max_connections: int,
         max_batch: int,
+        metrics: Metrics,
         background: bool = True,
     ) -> None:
         self.server = server  # the python-socketio Server of this app
@@ -121,6 +123,7 @@ class LivePredictor:
         self.limits = limits
         self.max_connections = max_connections
         self.max_batch = max_batch
+        self.metrics = metrics
         self._background = background
         self.lock = threading.Lock()  # green under eventlet's monkey patching; a real lock otherwise
         self._sessions: dict[str, Session] = {}
@@ -140,6 +143,7 @@ class LivePredictor:
                 return None
             session = Session(sid, Drawing(self.limits), see_bitmap)
             self._sessions[sid] = session
+            self.metrics.connections.set(len(self._sessions))
             if self._background and self._worker is None:
                 self._worker = self.server.start_background_task(self._run)
         return session
@@ -149,6 +153,7 @@ class LivePredictor:
         with self.lock:
             self._sessions.pop(sid, None)
             self._dirty.pop(sid, None)
+            self.metrics.connections.set(len(self._sessions))
 
     def get(self, sid: str) -> Session | None:
         """Return a connection's session, if it is open."""
@@ -159,6 +164,8 @@ class LivePredictor:
         session.last_seq = seq
         session.received_at = time.perf_counter()
         if session.sid in self._sessions:
+            if session.sid in self._dirty:
+                self.metrics.coalesced.inc()  # the previous update will never be predicted on its own
             self._dirty[session.sid] = session
             self._wake.set()
 
@@ -173,7 +180,7 @@ class LivePredictor:
                 jobs.append(_Job(session, session.last_seq, session.received_at, drawing.version, snapshot))
             self._dirty.clear()
         fresh = [job for job in jobs if job.snapshot is not None]
-        self._resumed_at = time.perf_counter()
+        self._resumed_at = started = time.perf_counter()
         if fresh:
             try:
                 snapshots = [job.snapshot for job in fresh]
@@ -187,6 +194,7 @@ class LivePredictor:
                         "seq": job.seq,
                     }
                     self.server.emit("error", error, to=job.session.sid, ignore_queue=True)
+                    self.metrics.errors.labels(code="internal_error").inc()
                 jobs = [job for job in jobs if job.snapshot is None]
             else:
                 for job, outcome in zip(fresh, outcomes, strict=True):
@@ -194,6 +202,8 @@ class LivePredictor:
         for job in jobs:
             self._emit(job.session, job.seq, job.received_at)
             self._pause()
+        if jobs:
+            self.metrics.rounds.observe(time.perf_counter() - started)
         return len(jobs)
 
     def _pause(self) -> None:
@@ -207,16 +217,19 @@ class LivePredictor:
         """Send one session the prediction (its cached outcome) for its state at `seq`."""
         assert session.cached is not None  # flush has just set it, or found it current
         outcome = session.cached[1]
+        waited = time.perf_counter() - received_at
         payload: dict[str, Any] = {
             "seq": seq,
             "top": outcome.top,
             "model": self.model.version,
-            "ms": round((time.perf_counter() - received_at) * 1000.0, 2),
+            "ms": round(waited * 1000.0, 2),
         }
         if session.see_bitmap and outcome.bitmap is not None:
             payload["bitmap"] = preprocess.bitmap_to_png_data_url(outcome.bitmap)
         # The session's connection is this process's own: no detour through the message queue.
         self.server.emit("prediction", payload, to=session.sid, ignore_queue=True)
+        self.metrics.predictions.inc()
+        self.metrics.latency.observe(waited)
 
     def _run(self) -> None:
         """Worker loop: wait for dirty sessions, predict them, repeat; never dies on an error."""

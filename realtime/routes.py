@@ -13,6 +13,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from realtime import preprocess
 from realtime.live import Model, ranked
+from realtime.metrics import CONTENT_TYPE
 from realtime.preprocess import InputError
 from realtime.protocol import http_status, parse_strokes
 from realtime.ratelimit import client_address, rate_key, retry_after_seconds
@@ -120,6 +121,27 @@ def healthz() -> Response:
         node=state.config.NODE_NAME,
         connections=len(state.live),
     )
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Report whether this process can serve: its model loaded, its message queue's Redis reachable."""
+    state = _state()
+    redis = state.redis_reachable()
+    ready = redis is not False
+    body = jsonify(
+        ready=ready,
+        node=state.config.NODE_NAME,
+        model=state.model.version,
+        redis={None: "not configured", True: "ok", False: "unreachable"}[redis],
+    )
+    return body, 200 if ready else 503
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Expose this process's metrics in Prometheus' text format."""
+    return Response(_state().metrics.exposition(), content_type=CONTENT_TYPE)
 
 
 @bp.before_app_request

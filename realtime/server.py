@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import socketio as socketio_lib
 from flask import Flask
 from flask_socketio import SocketIO
+from redis import Redis, RedisError
 
 from realtime import compat, routes, transport, wire
 from realtime.concurrency import blocking_caller, size_tpool
@@ -21,6 +22,7 @@ from realtime.config import Config
 from realtime.events import LiveEvents
 from realtime.gate import Gate
 from realtime.live import LivePredictor, Model
+from realtime.metrics import Metrics
 from realtime.ratelimit import AddressLimiter
 from realtime.recognizer import Recognizer
 
@@ -40,7 +42,18 @@ class AppState:
     events: LiveEvents
     run_blocking: Callable[..., Any]
     http_limiter: AddressLimiter  # POST /predict and /api/predict, per client address
+    metrics: Metrics
+    redis: Redis | None  # a client of the message queue's Redis, for the readiness check
     started: float  # time.monotonic() at creation
+
+    def redis_reachable(self) -> bool | None:
+        """Tell whether the message queue's Redis answers (None: no message queue configured)."""
+        if self.redis is None:
+            return None
+        try:
+            return bool(self.redis.ping())
+        except RedisError:
+            return False
 
 
 def configure_logging(level: str) -> None:
@@ -91,20 +104,25 @@ def create_app(
     if socketio.async_mode == "eventlet":
         size_tpool(config.BLOCKING_THREADS)
     run_blocking = blocking_caller(socketio.async_mode)
+    metrics = Metrics()
+    metrics.serving(model.name, model.version)
     live = LivePredictor(
         server,
         model,
         config.limits,
         max_connections=config.MAX_CONNECTIONS,
         max_batch=config.MAX_BATCH,
+        metrics=metrics,
         background=live_worker,
     )
     events = LiveEvents(live, config.limits, run_blocking, config.NODE_NAME)
     server.register_namespace(events)
     Gate(server, config.limits, events.error)
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
+    url = config.REDIS_URL
+    redis = Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) if url else None
     app.extensions["realtime"] = AppState(
-        config, model, live, events, run_blocking, limiter, time.monotonic()
+        config, model, live, events, run_blocking, limiter, metrics, redis, time.monotonic()
     )
     app.register_blueprint(routes.bp)
     logging.getLogger(__name__).info(

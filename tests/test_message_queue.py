@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import socketio
 
 from realtime.processes import RedisProcess, ServerProcess
@@ -68,6 +69,12 @@ def stream(client: LiveClient, word: str, index: int, first_seq: int) -> tuple[s
     return client.prediction(last, timeout=10)["top"][0]["label"], time.monotonic() - started
 
 
+def readiness(server: ServerProcess) -> tuple[int, str]:
+    """Return /readyz's status and what it says of Redis."""
+    answer = requests.get(server.url + "/readyz", timeout=10)
+    return answer.status_code, answer.json()["redis"]
+
+
 def test_processes_sharing_redis_reach_each_others_clients(
     start_server: ServerLauncher, redis: RedisProcess
 ) -> None:
@@ -110,6 +117,7 @@ def test_live_guesses_go_on_while_redis_stalls_or_is_down(
 
     expected = ["fish" if i % 2 == 0 else "cat" for i in range(len(clients))]
     assert [label for label, _ in everyone_draws(1)] == expected
+    assert readiness(server) == (200, "ok")
     os.kill(redis.process.pid, signal.SIGSTOP)  # Redis hangs: its socket stays open, nothing answers
     try:
         stalled = everyone_draws(1000)
@@ -119,6 +127,7 @@ def test_live_guesses_go_on_while_redis_stalls_or_is_down(
     assert max(seconds for _, seconds in stalled) < 5, stalled
     redis.stop()  # Redis gone
     assert [label for label, _ in everyone_draws(2000)] == expected
+    assert readiness(server) == (503, "unreachable")  # alive (/healthz), but not fit to join a cluster
     time.sleep(2)
     redis.start()  # back, on the same port: the queue works again without a restart
     deadline = time.monotonic() + 30
@@ -126,6 +135,7 @@ def test_live_guesses_go_on_while_redis_stalls_or_is_down(
         external_emit(redis.url, "note", {"back": True})
         clients[0].wait(lambda: clients[0].notes, 1)
     assert clients[0].notes, "the queue did not recover after Redis came back"
+    assert readiness(server) == (200, "ok")
     for client in clients:
         client.disconnect()
     log = server.log_text().splitlines()

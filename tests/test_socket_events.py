@@ -482,6 +482,50 @@ def test_a_failing_handler_reports_an_internal_error(app: Flask, monkeypatch: py
     assert len(received(client, "prediction")) == 1
 
 
+# --- metrics ------------------------------------------------------------------------------------------
+
+
+def metric(text: str, name: str) -> float:
+    """Return one sample's value from Prometheus' text format (the first line starting with `name`)."""
+    for line in text.splitlines():
+        if line.startswith(name + " ") or (line.startswith(name + "{") and line.split(" ")[0] == name):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no sample {name!r} in:\n{text}")
+
+
+def test_metrics_count_messages_predictions_coalescing_and_errors(app: Flask) -> None:
+    client = connect(app)
+    client.emit("stroke_points", {"seq": 1, "points": H_LINE[0]})
+    client.emit("stroke_points", {"seq": 2, "points": V_LINE[0]})  # folds the first into one prediction
+    client.emit("stroke_end", {"seq": 3})
+    client.emit("stroke_end", {"seq": 3})  # stale
+    client.emit("scribble", {"seq": 4})  # unknown
+    flush(app)
+    answer = app.test_client().get("/metrics")
+    assert answer.status_code == 200 and answer.content_type.startswith("text/plain")
+    text = answer.get_data(as_text=True)
+    assert metric(text, "realtime_connections") == 1
+    assert metric(text, 'realtime_messages_total{event="stroke_points"}') == 2
+    assert metric(text, 'realtime_messages_total{event="stroke_end"}') == 2
+    assert metric(text, 'realtime_messages_total{event="unknown"}') == 1
+    assert metric(text, "realtime_predictions_total") == 1
+    assert metric(text, "realtime_coalesced_updates_total") == 2
+    assert metric(text, 'realtime_errors_total{code="stale_seq"}') == 1
+    assert metric(text, 'realtime_errors_total{code="unknown_event"}') == 1
+    assert metric(text, "realtime_update_to_prediction_seconds_count") == 1
+    assert metric(text, "realtime_live_round_seconds_count") == 1
+    assert metric(text, 'realtime_model_info{name="fake",version="fake-1"}') == 1
+    client.disconnect()
+    assert metric(app.test_client().get("/metrics").get_data(as_text=True), "realtime_connections") == 0
+
+
+def test_readiness_without_a_message_queue(app: Flask) -> None:
+    answer = app.test_client().get("/readyz")
+    assert answer.status_code == 200
+    node = app.extensions["realtime"].config.NODE_NAME
+    assert answer.json == {"ready": True, "node": node, "model": "fake-1", "redis": "not configured"}
+
+
 # --- handlers called directly -------------------------------------------------------------------------
 
 
