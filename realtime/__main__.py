@@ -7,6 +7,7 @@ import logging
 import os
 import resource
 import sys
+import time
 import warnings
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 SPARE_SLOTS = 256
 # File descriptors beyond the request slots: the listening socket, the model, logs, tpool's pipes.
 SPARE_FILES = 64
+# After SIGTERM, requests still in flight get this long before the process exits anyway (platforms send
+# SIGKILL 10 s after SIGTERM).
+SHUTDOWN_S = 8.0
+CLOSE_GRACE_S = 0.3  # for the last packets to leave before the process exits
 
 
 def parse_args(defaults: Config, argv: list[str] | None = None) -> argparse.Namespace:
@@ -140,6 +145,7 @@ def serve_eventlet(app: Any, config: Config) -> None:
     # A request's line and headers must arrive within HEADER_TIMEOUT, and no read or write may stall for
     # longer (a stalled body); Engine.IO sets its WebSockets' own timeout (ping interval plus timeout).
     # debug=False: eventlet's default sends the traceback of a failed request to the client.
+    drain_on_sigterm(app, listener)
     eventlet.wsgi.server(
         listener,
         app,
@@ -149,6 +155,59 @@ def serve_eventlet(app: Any, config: Config) -> None:
         debug=False,
         log_output=False,
     )
+    # Accepting has stopped (SIGTERM). Give the close packets sent to every client a moment to leave, then
+    # exit: the green threads left (the live worker, Engine.IO's) would keep the interpreter running.
+    state = app.extensions["realtime"]
+    deadline = time.monotonic() + SHUTDOWN_S
+    while len(state.live) and time.monotonic() < deadline:
+        eventlet.sleep(0.05)
+    eventlet.sleep(CLOSE_GRACE_S)
+    logging.getLogger("realtime").info("stopped")
+    logging.shutdown()
+    os._exit(0)
+
+
+def drain_on_sigterm(app: Any, listener: Any) -> None:
+    """On SIGTERM: stop accepting, ask every client to reconnect (elsewhere), exit within SHUTDOWN_S.
+
+    Behind a balancer the clients land on another process and `sync` their drawings; /readyz answers 503
+    meanwhile. eventlet's server stops accepting when its accepting green thread gets SystemExit, then
+    waits for the requests in flight, WebSockets included: closing every Engine.IO session ends those.
+    """
+    import signal
+
+    import eventlet
+    import eventlet.hubs
+    import greenlet
+
+    log = logging.getLogger("realtime")
+    accepting = greenlet.getcurrent()
+    state = app.extensions["realtime"]
+
+    def drain() -> None:
+        """Stop accepting, close every session, and give in-flight requests until SHUTDOWN_S."""
+        state.draining = True
+        log.info("SIGTERM: no new connections; asking %d clients to reconnect", len(state.live))
+        eventlet.kill(accepting, SystemExit)
+        listener.close()
+        state.live.server.eio.disconnect()  # every Engine.IO session: clients reconnect on their own
+        eventlet.sleep(SHUTDOWN_S + CLOSE_GRACE_S + 1.0)
+        log.warning("requests still open after %g s: exiting anyway", SHUTDOWN_S)
+        logging.shutdown()
+        os._exit(0)
+
+    def wait_for_sigterm() -> None:
+        """Sleep until SIGTERM arrives, then drain."""
+        # A Python signal handler runs at once, but a green thread it starts would wait for the event
+        # loop's next wake-up (up to the next ping, 25 s): the signal's byte on a pipe wakes it instead.
+        eventlet.hubs.trampoline(wakeup_read, read=True)
+        drain()
+
+    wakeup_read, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_write, False)
+    signal.set_wakeup_fd(wakeup_write)
+    signal.signal(signal.SIGTERM, lambda *_: None)  # handled: the wake-up byte does the work
+    eventlet.spawn_n(wait_for_sigterm)
 
 
 if __name__ == "__main__":

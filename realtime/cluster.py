@@ -58,11 +58,15 @@ def render_nginx(
     workers: Sequence[tuple[str, int]], listen: str, run_dir: Path, connections: int, header_timeout: float
 ) -> str:
     """Fill deploy/nginx.conf in for `workers` ((node name, port) pairs) behind `listen`."""
-    servers = "\n".join(f"        server 127.0.0.1:{port};" for _, port in workers)
+    # max_fails=0: a worker that refuses a connection (restarting) is skipped for that request only. With
+    # nginx's default, one refusal benches it for 10 s, and a burst of reconnections can bench them all.
+    servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=0;" for _, port in workers)
     upstreams = []
     for name, port in workers:
-        backups = "".join(f" server 127.0.0.1:{other} backup;" for n, other in workers if n != name)
-        upstreams.append(f"    upstream node_{name} {{ server 127.0.0.1:{port};{backups} }}")
+        backups = "".join(
+            f" server 127.0.0.1:{other} max_fails=0 backup;" for n, other in workers if n != name
+        )
+        upstreams.append(f"    upstream node_{name} {{ server 127.0.0.1:{port} max_fails=0;{backups} }}")
     fields = {
         "user": "user root;" if os.geteuid() == 0 else "",
         "run_dir": str(run_dir),

@@ -128,9 +128,10 @@ def readyz() -> tuple[Response, int]:
     """Report whether this process can serve: its model loaded, its message queue's Redis reachable."""
     state = _state()
     redis = state.redis_reachable()
-    ready = redis is not False
+    ready = redis is not False and not state.draining
     body = jsonify(
         ready=ready,
+        draining=state.draining,
         node=state.config.NODE_NAME,
         model=state.model.version,
         redis={None: "not configured", True: "ok", False: "unreachable"}[redis],

@@ -45,6 +45,7 @@ class AppState:
     metrics: Metrics
     redis: Redis | None  # a client of the message queue's Redis, for the readiness check
     started: float  # time.monotonic() at creation
+    draining: bool = False  # shutting down: no new connections (readiness 503)
 
     def redis_reachable(self) -> bool | None:
         """Tell whether the message queue's Redis answers (None: no message queue configured)."""

@@ -6,6 +6,7 @@ clients stay on the worker that holds their session (the balancer follows the wo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -69,7 +70,7 @@ class Balancer:
 
     def workers(self) -> list[psutil.Process]:
         """Return the server processes."""
-        return [p for p in self.family() if "realtime" in " ".join(p.cmdline()) and "cluster" not in p.name()]
+        return [p for p in self.family() if p.cmdline()[1:3] == ["-m", "realtime"]]
 
     def stop(self) -> None:
         """Stop the cluster as a user would (SIGTERM)."""
@@ -140,6 +141,64 @@ def test_a_worker_that_dies_is_started_again_with_a_line_saying_so(cluster: Bala
     assert "exited with status -9: starting it again" in cluster.log_text()
     with urllib.request.urlopen(cluster.url + "/healthz", timeout=10) as response:
         assert response.status == 200
+
+
+class SyncingClient(LiveClient):
+    """A live client that, as the page does, sends its whole drawing (`sync`) whenever it reconnects."""
+
+    def __init__(self) -> None:
+        super().__init__(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1)
+        self.strokes: list[list[list[float]]] = []  # Quick, Draw! form, as sent so far
+        self.seq = 0
+
+    def _connected(self) -> None:
+        if self.connects:  # a reconnection: the new process knows nothing of this drawing
+            self.seq += 1
+            self.sio.emit("sync", {"seq": self.seq, "strokes": self.strokes})
+        super()._connected()
+
+    def send_strokes(self, drawing: list) -> int:
+        """Send whole strokes (`sync` of all strokes so far, as after a reconnect); return the last seq."""
+        for xs, ys, *_ in drawing:
+            self.strokes.append([list(xs), list(ys)])
+            self.seq += 1
+            self.emit("sync", {"seq": self.seq, "strokes": self.strokes})
+            time.sleep(0.02)
+        return self.seq
+
+
+def worker_pid(cluster: Balancer, node: str) -> int:
+    """Return the pid of the worker called `node`."""
+    for process in cluster.workers():
+        port = process.cmdline()[process.cmdline().index("--port") + 1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+            if json.load(response)["node"] == node:
+                return process.pid
+    raise AssertionError(f"no worker {node}")
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_worker_going_away_loses_no_drawing(cluster: Balancer, how: signal.Signals) -> None:
+    clients = in_parallel(10, lambda _: SyncingClient().connect_url(cluster.url, ["websocket"]))
+    words = [DRAWINGS[i % len(DRAWINGS)] for i in range(10)]
+    records = [drawings(word)[index]["drawing"] for word, index in words]
+    halves = [len(record) // 2 for record in records]
+    in_parallel(10, lambda i: clients[i].prediction(clients[i].send_strokes(records[i][: halves[i]])))
+    node = clients[0].ready[0]["node"]
+    affected = [client for client in clients if client.ready[0]["node"] == node]
+    pid = worker_pid(cluster, node)
+    started = time.monotonic()
+    os.kill(pid, how)
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() - started < 10, "the worker did not exit within 10 s"
+        time.sleep(0.05)
+    for client in affected:
+        assert client.wait(lambda c=client: c.connects >= 2, 20), cluster.log_text()[-2500:]
+    last = in_parallel(10, lambda i: clients[i].send_strokes(records[i][halves[i] :]))
+    guesses = [clients[i].prediction(last[i], timeout=20)["top"][0]["label"] for i in range(10)]
+    assert guesses == [word for word, _ in words]  # each covers the whole drawing: nothing was lost
+    for client in clients:
+        client.disconnect()
 
 
 def test_sigterm_stops_every_child(tmp_path: Path) -> None:

@@ -523,7 +523,13 @@ def test_readiness_without_a_message_queue(app: Flask) -> None:
     answer = app.test_client().get("/readyz")
     assert answer.status_code == 200
     node = app.extensions["realtime"].config.NODE_NAME
-    assert answer.json == {"ready": True, "node": node, "model": "fake-1", "redis": "not configured"}
+    assert answer.json == {
+        "ready": True,
+        "draining": False,
+        "node": node,
+        "model": "fake-1",
+        "redis": "not configured",
+    }
 
 
 # --- handlers called directly -------------------------------------------------------------------------
