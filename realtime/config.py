@@ -38,6 +38,7 @@ DEFAULT_MAX_IMAGE_SIDE = 1024
 # Per connection: bytes per second on average. A `sync` of the largest drawing, or a full-size snapshot,
 # fits in the burst; a stream of them is cut to about one a second.
 DEFAULT_RATE_LIMIT_BYTES = 1_000_000
+MIN_ADMIN_TOKEN = 16  # characters: a token must be too long to guess
 
 
 def _setting(
@@ -102,6 +103,8 @@ class Config:
     REDIS_URL: str = ""
     # This process's id in `ready` and /healthz (and the cluster's sticky cookie). Empty: a random one.
     NODE_NAME: str = ""
+    # Bearer token of the admin routes (POST /admin/reload). Empty: they do not exist (404).
+    ADMIN_TOKEN: str = ""
     MAX_BATCH: int = _setting(64, low=1)
     INTERPRETER_THREADS: int = _setting(1, low=1)
     # OS threads for PNG decoding and the classic path under eventlet (its tpool; eventlet's default
@@ -135,6 +138,8 @@ class Config:
             raise ValueError(
                 f"NODE_NAME must be 1 to 64 letters, digits, '_', '.' or '-', not {self.NODE_NAME!r}"
             )
+        if self.ADMIN_TOKEN and len(self.ADMIN_TOKEN) < MIN_ADMIN_TOKEN:
+            raise ValueError(f"ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN} characters (a random one)")
         if self.REDIS_URL and not self.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         object.__setattr__(self, "LOG_LEVEL", self.LOG_LEVEL.upper())

@@ -57,6 +57,7 @@ class Outcome:
 
     top: list[dict[str, Any]]
     bitmap: np.ndarray | None
+    model: str  # the version of the model that found it
 
 
 @dataclass
@@ -94,13 +95,13 @@ def predict_snapshots(
         bitmaps.append(render(snapshot))
         pause()
     drawn = [i for i, bitmap in enumerate(bitmaps) if bitmap is not None]
-    outcomes = [Outcome([], None) for _ in snapshots]
+    outcomes = [Outcome([], None, model.version) for _ in snapshots]
     for start in range(0, len(drawn), max_batch):
         chunk = drawn[start : start + max_batch]
         probabilities = model.predict(np.stack([bitmaps[i] for i in chunk]))
         pause()
         for i, row in zip(chunk, probabilities, strict=True):
-            outcomes[i] = Outcome(ranked(model.labels, row, TOP_K), bitmaps[i])
+            outcomes[i] = Outcome(ranked(model.labels, row, TOP_K), bitmaps[i], model.version)
     return outcomes
 
 
@@ -173,9 +174,14 @@ class LivePredictor:
         """Predict the newest state of every dirty session once and emit the results; return how many."""
         with self.lock:
             jobs = []
+            model = self.model  # the whole round uses one model, even if it is switched meanwhile
             for session in self._dirty.values():
                 drawing = session.drawing
-                unchanged = session.cached is not None and session.cached[0] == drawing.version
+                cached = session.cached
+                unchanged = cached is not None and (cached[0], cached[1].model) == (
+                    drawing.version,
+                    model.version,
+                )
                 snapshot = None if unchanged else drawing.snapshot()
                 jobs.append(_Job(session, session.last_seq, session.received_at, drawing.version, snapshot))
             self._dirty.clear()
@@ -184,7 +190,7 @@ class LivePredictor:
         if fresh:
             try:
                 snapshots = [job.snapshot for job in fresh]
-                outcomes = predict_snapshots(self.model, snapshots, self.max_batch, self._pause)
+                outcomes = predict_snapshots(model, snapshots, self.max_batch, self._pause)
             except Exception:
                 log.exception("prediction of %d drawings failed", len(fresh))
                 for job in fresh:
@@ -206,6 +212,21 @@ class LivePredictor:
             self.metrics.rounds.observe(time.perf_counter() - started)
         return len(jobs)
 
+    def switch(self, model: Model) -> int:
+        """Serve `model` from the next round on; every drawing predicted before is predicted again at once.
+
+        Returns how many drawings will be predicted again.
+        """
+        with self.lock:
+            self.model = model
+            for session in self._sessions.values():
+                if session.cached is not None:
+                    self._dirty[session.sid] = session
+            again = len(self._dirty)
+            self._wake.set()
+        self.metrics.serving(model.name, model.version)
+        return again
+
     def _pause(self) -> None:
         """Yield to other green threads when a round has held the event loop for PAUSE_EVERY_S."""
         now = time.perf_counter()
@@ -221,7 +242,7 @@ class LivePredictor:
         payload: dict[str, Any] = {
             "seq": seq,
             "top": outcome.top,
-            "model": self.model.version,
+            "model": outcome.model,
             "ms": round(waited * 1000.0, 2),
         }
         if session.see_bitmap and outcome.bitmap is not None:

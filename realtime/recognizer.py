@@ -14,6 +14,8 @@ from realtime.concurrency import os_thread_lock
 from realtime.config import MODELS_DIR
 
 SIDE = 28
+CHECK_FILE = "check.json"  # a drawing and what this model answers for it (written by python -m trainer.check)
+CHECK_TOLERANCE = 0.01  # probabilities may differ this much between runtimes and machines
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -36,6 +38,7 @@ class Recognizer:
             raise ModelError(f"{labels_path} must be a JSON list of class names")
         content = model_path.read_bytes()
         self.name = model_dir.name
+        self.folder = model_dir
         self.labels: list[str] = labels
         self.version = f"{self.name}-{hashlib.sha256(content).hexdigest()[:12]}"
         self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
@@ -61,6 +64,39 @@ class Recognizer:
         if model_dir.parent != root:
             raise ModelError(f"model {name!r} resolves outside {root}")
         return cls(model_dir, num_threads=num_threads)
+
+    def verify(self) -> None:
+        """Predict the folder's check drawing; raise ModelError unless the answer is the one it records."""
+        from realtime import preprocess  # the rasterizer, only for this check
+
+        path = self.folder / CHECK_FILE
+        if not path.is_file():
+            raise ModelError(
+                f"{self.name} has no {CHECK_FILE}: write it with `python -m trainer.check models/{self.name}`"
+            )
+        try:
+            check = json.loads(path.read_text(encoding="utf-8"))
+            bitmap = preprocess.rasterize_quickdraw(check["drawing"])
+            expected = {item["label"]: float(item["p"]) for item in check["top"]}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path.name} of {self.name} is malformed: {exc}") from exc
+        probabilities = self.predict(bitmap[np.newaxis])[0]
+        found = {
+            label: float(probabilities[self.labels.index(label)])
+            for label in expected
+            if label in self.labels
+        }
+        wrong = [
+            label
+            for label, p in expected.items()
+            if label not in found or abs(found[label] - p) > CHECK_TOLERANCE
+        ]
+        if wrong or self.labels[int(probabilities.argmax())] != check["top"][0]["label"]:
+            raise ModelError(
+                f"{self.name} fails its check: {CHECK_FILE} expects {check['top'][0]['label']!r} at "
+                f"{check['top'][0]['p']:.4f}, the model answers {self.labels[int(probabilities.argmax())]!r} "
+                f"at {float(probabilities.max()):.4f}"
+            )
 
     def _resize(self, batch: int) -> None:
         """Give the interpreter room for `batch` images (only when the size changes)."""

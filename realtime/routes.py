@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import io
 import time
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, TooManyRequests
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge, TooManyRequests
 
 from realtime import preprocess
 from realtime.live import Model, ranked
@@ -17,6 +18,8 @@ from realtime.metrics import CONTENT_TYPE
 from realtime.preprocess import InputError
 from realtime.protocol import http_status, parse_strokes
 from realtime.ratelimit import client_address, rate_key, retry_after_seconds
+from realtime.recognizer import ModelError
+from realtime.reload import ReloadUnavailable
 
 bp = Blueprint("pages", __name__)
 
@@ -121,6 +124,38 @@ def healthz() -> Response:
         node=state.config.NODE_NAME,
         connections=len(state.live),
     )
+
+
+@bp.post("/admin/reload")
+def reload_model() -> tuple[Response, int]:
+    """Switch every server process to another model folder: `{"model": NAME}`, with the admin token."""
+    state = _state()
+    token = state.config.ADMIN_TOKEN
+    if not token:
+        raise NotFound()  # no token configured: the admin routes do not exist
+    address = client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), state.config.TRUSTED_PROXIES
+    )
+    wait = state.admin_limiter.retry_after(rate_key(address))
+    if wait > 0:
+        raise TooManyRequests(
+            "too many admin requests: try again later", retry_after=retry_after_seconds(wait)
+        )
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        answer = jsonify(code="unauthorized", message="send Authorization: Bearer <ADMIN_TOKEN>")
+        answer.headers["WWW-Authenticate"] = "Bearer"
+        return answer, 401
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+        return jsonify(code="bad_payload", message='send {"model": "<folder under models/>"}'), 400
+    try:
+        model = state.switcher.request(data["model"])
+    except ModelError as exc:
+        return jsonify(code="bad_model", message=str(exc)), 422
+    except ReloadUnavailable as exc:
+        return jsonify(code="redis_unreachable", message=str(exc)), 503
+    return jsonify(model=model.version, labels=model.labels, processes="all" if state.redis else "this"), 200
 
 
 @bp.get("/readyz")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -25,8 +26,11 @@ from realtime.live import LivePredictor, Model
 from realtime.metrics import Metrics
 from realtime.ratelimit import AddressLimiter
 from realtime.recognizer import Recognizer
+from realtime.reload import ModelSwitcher
 
 ROOT = Path(__file__).resolve().parent.parent
+# The admin routes, per client address: a guessed token costs a second, a burst of five tries at most.
+ADMIN_RATE, ADMIN_BURST = 1.0, 5
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 socketio = SocketIO()
@@ -37,15 +41,21 @@ class AppState:
     """What the handlers of one app share: settings, model, live predictor, how to run slow calls."""
 
     config: Config
-    model: Model
     live: LivePredictor
     events: LiveEvents
     run_blocking: Callable[..., Any]
     http_limiter: AddressLimiter  # POST /predict and /api/predict, per client address
     metrics: Metrics
+    switcher: ModelSwitcher
+    admin_limiter: AddressLimiter  # the admin routes, per client address (before the token is checked)
     redis: Redis | None  # a client of the message queue's Redis, for the readiness check
     started: float  # time.monotonic() at creation
     draining: bool = False  # shutting down: no new connections (readiness 503)
+
+    @property
+    def model(self) -> Model:
+        """Return the model being served (hot reload switches it)."""
+        return self.live.model
 
     def redis_reachable(self) -> bool | None:
         """Tell whether the message queue's Redis answers (None: no message queue configured)."""
@@ -82,7 +92,7 @@ def create_app(
     app = Flask("realtime", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.update(config.flask_settings())
 
-    model = model or Recognizer.from_name(config.MODEL, num_threads=config.INTERPRETER_THREADS)
+    model = model or load_model(config, config.MODEL)
     origins = config.CORS_ORIGINS
     socketio.init_app(
         app,
@@ -122,8 +132,19 @@ def create_app(
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
     url = config.REDIS_URL
     redis = Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) if url else None
+    switcher = ModelSwitcher(live, functools.partial(load_model, config), run_blocking, config.REDIS_URL)
+    switcher.start()
     app.extensions["realtime"] = AppState(
-        config, model, live, events, run_blocking, limiter, metrics, redis, time.monotonic()
+        config=config,
+        live=live,
+        events=events,
+        run_blocking=run_blocking,
+        http_limiter=limiter,
+        metrics=metrics,
+        switcher=switcher,
+        admin_limiter=AddressLimiter(ADMIN_RATE, ADMIN_BURST),
+        redis=redis,
+        started=time.monotonic(),
     )
     app.register_blueprint(routes.bp)
     logging.getLogger(__name__).info(
@@ -135,6 +156,11 @@ def create_app(
         f"message queue {redacted(config.REDIS_URL)}" if config.REDIS_URL else "no message queue",
     )
     return app
+
+
+def load_model(config: Config, name: str) -> Recognizer:
+    """Load models/<name> as configured (ModelError for a bad name or folder)."""
+    return Recognizer.from_name(name, num_threads=config.INTERPRETER_THREADS)
 
 
 def library_logger(name: str) -> logging.Logger:

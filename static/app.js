@@ -125,6 +125,12 @@ socket.on("ready", ({ labels, model, limits }) => {
   if (limits?.max_points_per_message > 0) maxPointsPerMessage = limits.max_points_per_message;
 });
 
+// The server switched models (hot reload): new classes to suggest; the drawing is predicted again.
+socket.on("model", ({ labels, model }) => {
+  view.setLabels(labels);
+  if (model) modelName.textContent = model;
+});
+
 socket.on("prediction", (prediction) => {
   if (prediction.seq < Math.max(shownSeq, staleBefore)) return; // older than what is on show
   shownSeq = prediction.seq;

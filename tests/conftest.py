@@ -128,13 +128,19 @@ class LiveClient:
         self.errors: list[dict[str, Any]] = []
         self.connects = 0
         self.changed = threading.Condition()
-        for name in ("ready", "prediction", "error"):
+        self.models: list[dict[str, Any]] = []  # `model` events (hot reload)
+        for name in ("ready", "prediction", "error", "model"):
             self.sio.on(name, self._recorder(name))
         self.sio.on("connect", self._connected)
         self.sio.on("disconnect", self._disconnected)
 
     def _recorder(self, name: str) -> Callable[[Any], None]:
-        store = {"ready": self.ready, "prediction": self.predictions, "error": self.errors}[name]
+        store = {
+            "ready": self.ready,
+            "prediction": self.predictions,
+            "error": self.errors,
+            "model": self.models,
+        }[name]
 
         def record(payload: Any) -> None:
             with self.changed:

@@ -29,6 +29,7 @@ from tests.test_server_process import frames
 
 pytestmark = pytest.mark.slow
 DRAWINGS = [("fish", 22), ("cat", 14), ("giraffe", 0)]  # held out by the trainer; the model gets them right
+TOKEN = "cluster-test-token-0123456789"
 
 
 class Balancer:
@@ -50,7 +51,7 @@ class Balancer:
                     str(self.port),
                 ],
                 cwd=ROOT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "ADMIN_TOKEN": TOKEN},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -127,6 +128,40 @@ def test_long_polling_clients_stay_with_their_worker(cluster: Balancer) -> None:
     guesses = in_parallel(6, lambda i: draw(clients[i], *DRAWINGS[i % len(DRAWINGS)]))
     assert guesses == [DRAWINGS[i % len(DRAWINGS)][0] for i in range(6)]
     assert all(not client.errors for client in clients)
+    for client in clients:
+        client.disconnect()
+
+
+def admin_reload(cluster: Balancer, model: str) -> dict[str, Any]:
+    """Ask the cluster, through nginx, to serve another model."""
+    request = urllib.request.Request(
+        cluster.url + "/admin/reload",
+        data=json.dumps({"model": model}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def test_a_reload_reaches_every_client_on_every_worker_within_2_s(cluster: Balancer) -> None:
+    clients = in_parallel(12, lambda _: LiveClient().connect_url(cluster.url, ["websocket"]))
+    assert {client.ready[0]["node"] for client in clients} == {"w1", "w2"}
+    for client in clients:
+        client.emit("sync", {"seq": 1, "strokes": drawings("cat")[14]["drawing"]})
+    assert all(client.prediction(1)["top"][0]["label"] == "cat" for client in clients)
+    try:
+        started = time.monotonic()
+        answer = admin_reload(cluster, "everyday20")
+        assert answer["processes"] == "all"
+        for client in clients:
+            assert client.wait(lambda c=client: c.models, 2.0 - (time.monotonic() - started) + 0.05)
+            assert client.models[-1] == {"model": answer["model"], "labels": answer["labels"]}
+        assert time.monotonic() - started < 2.0
+        for client in clients:  # the open drawing, predicted again with the new model (cat is in both)
+            assert client.wait(lambda c=client: c.predictions[-1]["model"] == answer["model"], 5)
+            assert client.predictions[-1]["seq"] == 1 and client.predictions[-1]["top"][0]["label"] == "cat"
+    finally:
+        admin_reload(cluster, "animals6")
     for client in clients:
         client.disconnect()
 

@@ -144,3 +144,48 @@ def test_live_guesses_go_on_while_redis_stalls_or_is_down(
     ]
     assert 1 <= len(complaints) <= 10, complaints  # a few clear lines, not one per message
     assert "Traceback" not in server.log_text()
+
+
+TOKEN = "queue-test-token-0123456789"
+
+
+def reload_via(server: ServerProcess, model: str) -> requests.Response:
+    """Ask one process to switch every process to `model`."""
+    return requests.post(
+        server.url + "/admin/reload",
+        json={"model": model},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
+
+
+def test_a_reload_reaches_every_process_and_waits_out_a_redis_outage(
+    start_server: ServerLauncher, redis: RedisProcess
+) -> None:
+    env = {"REDIS_URL": redis.url, "ADMIN_TOKEN": TOKEN}
+    servers = [start_server(env={**env, "NODE_NAME": name}) for name in ("w1", "w2")]
+    clients = [Listener().connect(server) for server in servers]
+    answer = reload_via(servers[0], "everyday20")
+    assert answer.status_code == 200, answer.text
+    for client in clients:
+        assert client.wait(lambda c=client: c.models, 5), "a process did not switch"
+        assert client.models[-1]["model"] == answer.json()["model"]
+    redis.stop()
+    refused = reload_via(servers[1], "animals6")
+    assert (refused.status_code, refused.json()["code"]) == (503, "redis_unreachable")
+    time.sleep(1)
+    assert all(len(client.models) == 1 for client in clients)  # nothing changed anywhere
+    assert all(server.health()["version"] == answer.json()["model"] for server in servers)
+    redis.start()
+    deadline = time.monotonic() + 40
+    while not all(len(client.models) == 2 for client in clients):  # the listeners come back with backoff
+        assert time.monotonic() < deadline, [len(client.models) for client in clients]
+        if reload_via(servers[1], "animals6").status_code == 200:
+            for client in clients:
+                client.wait(lambda c=client: len(c.models) == 2, 2)
+        else:
+            time.sleep(1)
+    assert all(server.health()["model"] == "animals6" for server in servers)
+    for client in clients:
+        client.disconnect()
+    assert all("Traceback" not in server.log_text() for server in servers)

@@ -174,8 +174,9 @@ def test_the_app_never_imports_tensorflow(real_model: Path) -> None:
     assert result.stdout.strip().endswith("ok")
 
 
-def test_serving_requirements_do_not_contain_tensorflow() -> None:
-    lines = (ROOT / "requirements" / "serve.txt").read_text().splitlines()
+@pytest.mark.parametrize("path", ["requirements/serve.in", "requirements.txt"])
+def test_serving_requirements_do_not_contain_tensorflow(path: str) -> None:
+    lines = (ROOT / path).read_text().splitlines()
     requirements = [line.split("#")[0].strip().lower() for line in lines]
     requirements = [line for line in requirements if line]
     assert not [line for line in requirements if line.startswith(("-r", "--requirement", "-c"))]

@@ -18,6 +18,7 @@ import numpy as np
 from trainer.architectures import build_model, describe
 from trainer.augment import STYLE_COPIES, augment_training_set, plan_copies
 from trainer.card import write_model_card
+from trainer.check import write_check
 from trainer.data import SAME_DRAWING_DISTANCE, Dataset, SplitSpec, load_dataset, split_indices
 from trainer.evaluate import evaluate_split, save_confusion_png
 from trainer.export import export_model
@@ -206,3 +207,4 @@ def write_outputs(metrics: dict[str, Any], out: Path) -> None:
         f"{metrics['model']} ({metrics['arch']}): held-out test split",
     )
     write_model_card(metrics, out / "README.md")
+    write_check(out)

@@ -1,0 +1,118 @@
+"""Hot model reload: every server process switches to another model folder, without a restart.
+
+`POST /admin/reload` asks one process. It loads and verifies the folder first (realtime.recognizer's check
+file), so a bad folder changes nothing anywhere; then, with a message queue, it announces the switch on a
+Redis channel of its own and every process (itself included) loads, verifies and switches; without one,
+it switches alone. A process switches between live rounds, tells each of its clients (`model` event) and
+predicts every open drawing again with the new model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis, RedisError
+
+from realtime.live import LivePredictor
+from realtime.recognizer import ModelError, Recognizer
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "realtime:reload"
+RETRY_MAX_S = 30.0  # the listener retries a lost Redis connection after 1, 2, 4, ... up to this many seconds
+
+
+class ReloadUnavailable(RuntimeError):
+    """The switch could not be announced to the other processes (their Redis is unreachable)."""
+
+
+class ModelSwitcher:
+    """Loads, verifies and switches models in this process; announces switches to the others over Redis."""
+
+    def __init__(
+        self,
+        live: LivePredictor,
+        load: Callable[[str], Recognizer],
+        run_blocking: Callable[..., Any],
+        redis_url: str = "",
+    ) -> None:
+        self.live = live
+        self.load = load  # name -> a loaded Recognizer (ModelError for a bad name or folder)
+        self.run_blocking = run_blocking
+        # Two clients: announcing must fail fast; listening waits for as long as it takes.
+        self.redis = self.subscriber = None
+        if redis_url:
+            self.redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+            self.subscriber = Redis.from_url(redis_url, socket_connect_timeout=2)
+        self._listener: Any = None
+
+    def start(self) -> None:
+        """Start listening for switches announced by any process (only with a message queue)."""
+        if self.redis is not None and self._listener is None:
+            self._listener = self.live.server.start_background_task(self._listen)
+
+    def request(self, name: str) -> Recognizer:
+        """Verify `name` here, then switch every process to it; return the verified model.
+
+        ModelError when the folder is missing or fails verification (nothing changes anywhere);
+        ReloadUnavailable when the other processes cannot be told (nothing changes anywhere).
+        """
+        model = self.run_blocking(self._load_verified, name)
+        if self.redis is None:
+            self.switch(model)
+            return model
+        try:
+            self.redis.publish(CHANNEL, json.dumps({"model": name}))
+        except RedisError as exc:
+            raise ReloadUnavailable(
+                f"the other processes cannot be told: Redis is unreachable: {exc}"
+            ) from exc
+        return model
+
+    def switch(self, model: Recognizer) -> None:
+        """Serve `model` in this process, tell its clients, predict their drawings again."""
+        again = self.live.switch(model)
+        self.live.server.emit("model", {"model": model.version, "labels": model.labels}, ignore_queue=True)
+        log.info("now serving %s; predicting %d drawings again", model.version, again)
+
+    def _load_verified(self, name: str) -> Recognizer:
+        """Load a model folder and check it against its own check file."""
+        model = self.load(name)
+        model.verify()
+        return model
+
+    def _apply(self, data: bytes | str) -> None:
+        """Switch to the model a process announced (verified again here: files may differ per machine)."""
+        try:
+            name = json.loads(data)["model"]
+            model = self.run_blocking(self._load_verified, name)
+        except (ValueError, KeyError, TypeError, ModelError) as exc:
+            log.error("refused an announced model switch: %s", exc)
+            return
+        if model.version != self.live.model.version:
+            self.switch(model)
+
+    def _listen(self) -> None:
+        """Apply every announced switch; on a lost Redis connection, say so once and retry with backoff."""
+        assert self.subscriber is not None
+        delay, failing = 1.0, False
+        while True:
+            try:
+                pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                if failing:
+                    log.warning("Redis is reachable again: model switches are heard again")
+                delay, failing = 1.0, False
+                for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._apply(message["data"])
+            except RedisError as exc:
+                if not failing:
+                    log.warning("Redis is unreachable (%s): no model switch is heard until it is back", exc)
+                failing = True
+                time.sleep(delay)
+                delay = min(2 * delay, RETRY_MAX_S)

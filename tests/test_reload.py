@@ -1,0 +1,129 @@
+"""Hot model reload in one process: POST /admin/reload, the admin token, verification, the `model` event."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from realtime import create_app, socketio
+from realtime.config import MODELS_DIR, Config
+from realtime.recognizer import Recognizer
+
+TOKEN = "test-token-" + "x" * 16
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LINE = [[[0, 0], [50, 40], [100, 0]]]
+
+
+@pytest.fixture
+def make_app(model: Any) -> Callable[..., Flask]:
+    """Return a factory of apps serving the fake model, without a background worker."""
+
+    def make(**config: Any) -> Flask:
+        return create_app(Config(ASYNC_MODE="threading", **config), model=model, live_worker=False)
+
+    return make
+
+
+@pytest.fixture
+def broken_model() -> Iterator[str]:
+    """A model folder whose labels are in the wrong order: it loads, but fails its check."""
+    name = f"test-broken-{uuid.uuid4().hex[:8]}"
+    folder = MODELS_DIR / name
+    shutil.copytree(MODELS_DIR / "animals6", folder, ignore=shutil.ignore_patterns("*.keras", "*.png"))
+    labels = json.loads((folder / "labels.json").read_text())
+    (folder / "labels.json").write_text(json.dumps(labels[::-1]))
+    yield name
+    shutil.rmtree(folder)
+
+
+def reload(app: Flask, body: Any, headers: dict[str, str] | None = None) -> Any:
+    """POST /admin/reload."""
+    return app.test_client().post("/admin/reload", json=body, headers=AUTH if headers is None else headers)
+
+
+def test_without_a_token_the_route_does_not_exist(make_app: Callable[..., Flask]) -> None:
+    assert reload(make_app(), {"model": "everyday20"}).status_code == 404
+
+
+def test_a_short_token_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="ADMIN_TOKEN"):
+        Config(ADMIN_TOKEN="secret")
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": TOKEN}]
+)
+def test_a_missing_or_wrong_token_gets_401_and_changes_nothing(
+    make_app: Callable[..., Flask], headers: dict
+) -> None:
+    app = make_app(ADMIN_TOKEN=TOKEN)
+    answer = reload(app, {"model": "everyday20"}, headers)
+    assert answer.status_code == 401 and answer.headers["WWW-Authenticate"] == "Bearer"
+    assert app.extensions["realtime"].model.version == "fake-1"
+
+
+def test_guessing_the_token_is_rate_limited(make_app: Callable[..., Flask]) -> None:
+    app = make_app(ADMIN_TOKEN=TOKEN)
+    codes = [reload(app, {"model": "x"}, {"Authorization": "Bearer nope"}).status_code for _ in range(7)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"model": "no-such-model"}, 422, "bad_model"),
+        ({"model": "../animals6"}, 422, "bad_model"),
+        ({"modle": "everyday20"}, 400, "bad_payload"),
+        ([1, 2], 400, "bad_payload"),
+    ],
+)
+def test_bad_requests_change_nothing(
+    make_app: Callable[..., Flask], body: Any, status: int, code: str
+) -> None:
+    app = make_app(ADMIN_TOKEN=TOKEN)
+    answer = reload(app, body)
+    assert (answer.status_code, answer.json["code"]) == (status, code)
+    assert app.extensions["realtime"].model.version == "fake-1"
+
+
+def test_a_folder_that_fails_its_check_is_refused(make_app: Callable[..., Flask], broken_model: str) -> None:
+    app = make_app(ADMIN_TOKEN=TOKEN)
+    client = socketio.test_client(app)
+    client.get_received()
+    answer = reload(app, {"model": broken_model})
+    assert answer.status_code == 422 and "fails its check" in answer.json["message"]
+    assert app.extensions["realtime"].model.version == "fake-1"
+    assert client.get_received() == []  # no `model` event
+
+
+def test_a_reload_switches_the_model_tells_clients_and_predicts_again(make_app: Callable[..., Flask]) -> None:
+    app = make_app(ADMIN_TOKEN=TOKEN)
+    live = app.extensions["realtime"].live
+    drawing, idle = socketio.test_client(app), socketio.test_client(app)
+    drawing.get_received(), idle.get_received()
+    drawing.emit("stroke_points", {"seq": 1, "points": LINE[0]})
+    live.flush()
+    [before] = [m["args"][0] for m in drawing.get_received() if m["name"] == "prediction"]
+    assert before["model"] == "fake-1"
+    answer = reload(app, {"model": "everyday20"})
+    expected = Recognizer.from_name("everyday20")
+    assert answer.status_code == 200 and answer.json["model"] == expected.version
+    for client in (drawing, idle):
+        [event] = client.get_received()
+        assert event["name"] == "model" and event["args"][0] == {
+            "model": expected.version,
+            "labels": expected.labels,
+        }
+    assert live.flush() == 1  # the open drawing, at once; the empty one has nothing to predict
+    [after] = [m["args"][0] for m in drawing.get_received() if m["name"] == "prediction"]
+    assert (after["seq"], after["model"]) == (1, expected.version)
+    assert after["top"][0]["label"] in expected.labels
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert f'realtime_model_info{{name="everyday20",version="{expected.version}"}} 1.0' in metrics
+    assert 'version="fake-1"' not in metrics
