@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from bench import profile, report
+from bench import cluster, profile, report
 from bench.server import ROOT, MeasuredServer
 from bench.workers import run_workers
 from realtime.config import Config
@@ -72,6 +72,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a smoke run (about 20 s): 2 drawers, 3 for the targets, 1.5 s per scenario, no Keras",
     )
     parser.add_argument("--json", type=Path, default=OUT / "results.json", help="where to write the figures")
+    parser.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        help="instead: the drawers 1..N workers behind nginx hold at p99 ≤ 50 ms (python -m realtime.cluster)",
+    )
     args = parser.parse_args(argv)
     args.drawers = [int(n) for n in args.drawers.split(",") if n.strip()]
     args.classic = [int(n) for n in args.classic.split(",") if n.strip()]
@@ -256,6 +262,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "workers.log").unlink(missing_ok=True)
+    if args.cluster:
+        figures = {
+            "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+            "machine": machine(),
+            "cluster": cluster.run(args.cluster, args.duration, OUT / "workers.log"),
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+        return
     config = Config.from_env()
     results: dict[str, Any] = {
         "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),

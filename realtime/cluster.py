@@ -87,8 +87,17 @@ def render_nginx(
 class Cluster:
     """Redis, the workers and nginx, started together and stopped together."""
 
-    def __init__(self, workers: int, host: str, port: int, run_dir: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        workers: int,
+        host: str,
+        port: int,
+        run_dir: Path,
+        env: dict[str, str] | None = None,
+        relay: bool = True,
+    ) -> None:
         self.run_dir = run_dir
+        self.relay = relay  # print the children's logs (a benchmark keeps them in their files)
         self.host = host
         self.port = port
         self.env = dict(env or {})
@@ -114,6 +123,8 @@ class Cluster:
     def _follow(self, name: str, log: Path) -> None:
         """Relay a child's log to stdout."""
         log.touch()
+        if not self.relay:
+            return
         thread = threading.Thread(target=relay, args=(name, log, self.stopping), daemon=True)
         thread.start()
         self._relays.append(thread)
