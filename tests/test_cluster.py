@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 import psutil
 import pytest
 
+from realtime.cluster import render_nginx
 from realtime.processes import ROOT, free_port
 from tests.conftest import LiveClient
 from tests.quickdraw import drawings
@@ -247,3 +249,26 @@ def test_sigterm_stops_every_child(tmp_path: Path) -> None:
     assert "Traceback" not in balancer.log_text()
     lines = [line for line in balancer.log_text().splitlines() if line.strip()]
     assert all(" | " in line for line in lines), [line for line in lines if " | " not in line][:5]
+
+
+def test_the_nginx_template_fills_in_to_a_valid_configuration(tmp_path: Path) -> None:
+    workers = [("w1", 40001), ("w2", 40002), ("w3", 40003)]
+    text = render_nginx(workers, "127.0.0.1:40000", tmp_path, 2048, 10.0)
+    assert "{{" not in text
+    assert (
+        "upstream node_w2 { server 127.0.0.1:40002 max_fails=0; server 127.0.0.1:40001 max_fails=0 backup;"
+        in text
+    )
+    assert "        w3 node_w3;" in text and "listen 127.0.0.1:40000;" in text
+    for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / folder).mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    checked = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", "stderr"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
