@@ -134,13 +134,9 @@ class RedisProcess:
         """(Re)start redis-server on its port and wait until it answers PING."""
         self.stop()
         self.folder.mkdir(parents=True, exist_ok=True)
-        command = [
-            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-            "--appendonly", "no", "--dir", str(self.folder), "--protected-mode", "yes",
-        ]  # fmt: skip
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=self.own_session
+                self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=self.own_session
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -153,6 +149,13 @@ class RedisProcess:
             time.sleep(0.05)
         self.stop()
         raise ServerError(f"redis-server did not answer within {timeout} s:\n{self.log.read_text()}")
+
+    def command(self) -> list[str]:
+        """Return the redis-server command line: loopback only, no persistence."""
+        return [
+            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+            "--appendonly", "no", "--dir", str(self.folder), "--protected-mode", "yes",
+        ]  # fmt: skip
 
     def ping(self) -> bool:
         """Tell whether the server answers PING."""

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -189,3 +192,54 @@ def test_a_reload_reaches_every_process_and_waits_out_a_redis_outage(
     for client in clients:
         client.disconnect()
     assert all("Traceback" not in server.log_text() for server in servers)
+
+
+class TlsRedis(RedisProcess):
+    """redis-server speaking TLS only, with a self-signed certificate (as Heroku's Redis add-on does)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.url = f"rediss://127.0.0.1:{self.port}/0?ssl_cert_reqs=none"
+        self.cert, self.key = folder / "redis.crt", folder / "redis.key"
+
+    def command(self) -> list[str]:
+        """Make a certificate on first use; serve TLS on the port, nothing in plain text."""
+        if not self.cert.exists():
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                 "-subj", "/CN=redis", "-keyout", str(self.key), "-out", str(self.cert)],
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+        plain = super().command()
+        plain[plain.index("--port") + 1] = "0"
+        return [*plain, "--tls-port", str(self.port), "--tls-cert-file", str(self.cert),
+                "--tls-key-file", str(self.key), "--tls-auth-clients", "no"]  # fmt: skip
+
+    def ping(self) -> bool:
+        """Tell whether the server answers PING over TLS."""
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        try:
+            with (
+                socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw,
+                context.wrap_socket(raw) as conn,
+            ):
+                conn.sendall(b"PING\r\n")
+                return conn.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+def test_rediss_urls_work(start_server: ServerLauncher, tmp_path: Path) -> None:
+    redis = TlsRedis(tmp_path / "tls-redis")
+    redis.start()
+    try:
+        servers = [start_server(env={"REDIS_URL": redis.url, "NODE_NAME": name}) for name in ("w1", "w2")]
+        clients = [Listener().connect(server) for server in servers]
+        external_emit(redis.url, "note", {"over": "tls"})
+        assert all(client.wait(lambda c=client: c.notes, 10) for client in clients)
+        assert all(readiness(server) == (200, "ok") for server in servers)
+        for client in clients:
+            client.disconnect()
+    finally:
+        redis.stop()
