@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from realtime.processes import ServerProcess
@@ -374,6 +375,36 @@ def test_hint_and_labels_come_from_the_server(browser, server):
     # Chromium may refuse a WebSocket from a document that Playwright fulfilled (Local Network Access
     # checks); the page then connects by long-polling, which is fine here.
     assert [e for e in console.errors if "LOCAL_NETWORK_ACCESS" not in e] == []
+
+
+def test_a_hot_reload_changes_the_hint_and_the_guesses_on_an_open_page(browser, output, tmp_path):
+    """POST /admin/reload while a drawing is on the page: the hint, the model name and the guess follow."""
+    token = "browser-test-token-0123456789"
+    srv = ServerProcess(tmp_path / "server-reload.log", env={"ADMIN_TOKEN": token})
+    srv.start()
+    try:
+        page, console = open_page(browser, srv.url + "/")
+        drawing = load_drawing("cat", DRAWINGS["cat"])
+        replay(page, drawing, Placement(page, drawing), speed=FAST)
+        wait_caught_up(page)
+        assert top_label(page) == "cat"
+        answer = requests.post(
+            srv.url + "/admin/reload",
+            json={"model": "everyday20"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        version = answer.json()["model"]
+        page.wait_for_function("() => document.querySelector('#hint').textContent.includes('airplane')")
+        page.wait_for_function(f"() => document.querySelector('#model').textContent === '{version}'")
+        labels = [label for label, _ in shown_guesses(page)]
+        assert labels and set(labels) <= set(answer.json()["labels"])  # guesses from the new model
+        page.screenshot(path=output / "reloaded.png")
+        page.context.close()
+        assert console.errors == []
+    finally:
+        srv.stop()
 
 
 def test_points_are_batched_per_frame(live_page):
