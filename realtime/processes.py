@@ -24,6 +24,17 @@ class ServerError(RuntimeError):
     """A server process exited, or never became healthy; the message ends with its log's last lines."""
 
 
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    """Stop a child process if it runs: SIGTERM, then SIGKILL after `timeout` seconds."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -109,14 +120,7 @@ class ServerProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server: politely first (SIGTERM), then for sure."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=timeout)
+        stop_process(self.process, timeout)
 
 
 class RedisProcess:
@@ -168,11 +172,4 @@ class RedisProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop redis-server (SIGTERM, then SIGKILL)."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=timeout)
+        stop_process(self.process, timeout)
