@@ -73,6 +73,21 @@ def raise_file_limit(connections: int) -> None:
             )
 
 
+def needs_dns(url: str) -> bool:
+    """Tell whether a Redis URL names its host by a name that must be looked up (not an IP address)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname if url else None
+    if not host or host == "localhost":
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
 def fail(message: object) -> NoReturn:
     """Stop with a one-line error and status 2 (a bad setting, a missing model, an unsupported library)."""
     print(f"python -m realtime: error: {message}", file=sys.stderr)
@@ -81,11 +96,9 @@ def fail(message: object) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     """Start the server and serve until interrupted."""
-    # Start-up time (healthy in under a second): eventlet's green DNS resolver costs 0.12 s to import
-    # and this server resolves nothing but its own listening address; python-socketio imports its
-    # asyncio client's aiohttp when that is installed (a development or benchmark environment) for
-    # 0.13 s, and the server never uses it.
-    os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
+    # Start-up time (healthy in under a second): python-socketio imports its asyncio client's aiohttp
+    # when that is installed (a development or benchmark environment) for 0.13 s, and the server never
+    # uses it.
     sys.modules.setdefault("aiohttp", None)  # an import of it now fails, as where it is not installed
     # Clients send broken images on purpose: OpenCV's warnings about them would only flood the log.
     # (Set before the settings import the rasterizer, and with it OpenCV, which reads it once.)
@@ -98,6 +111,10 @@ def main(argv: list[str] | None = None) -> None:
         config = config.replace(HOST=args.host, PORT=args.port, MODEL=args.model, ASYNC_MODE=args.async_mode)
     except ValueError as exc:
         fail(exc)
+    # eventlet's green DNS resolver costs 0.12 s to import; without it a name lookup blocks every client.
+    # Without a Redis host name to look up, this server resolves nothing but its own listening address.
+    if not needs_dns(config.REDIS_URL):
+        os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
     if config.ASYNC_MODE == "eventlet":
         with warnings.catch_warnings():
             # Eventlet is in bugfix-only mode: known and chosen (README); threading mode is the fallback.
@@ -186,7 +203,7 @@ def drain_on_sigterm(app: Any, listener: Any) -> None:
 
     def drain() -> None:
         """Stop accepting, close every session, and give in-flight requests until SHUTDOWN_S."""
-        state.draining = True
+        state.live.draining = True
         log.info("SIGTERM: no new connections; asking %d clients to reconnect", len(state.live))
         eventlet.kill(accepting, SystemExit)
         listener.close()
@@ -200,8 +217,11 @@ def drain_on_sigterm(app: Any, listener: Any) -> None:
         """Sleep until SIGTERM arrives, then drain."""
         # A Python signal handler runs at once, but a green thread it starts would wait for the event
         # loop's next wake-up (up to the next ping, 25 s): the signal's byte on a pipe wakes it instead.
-        eventlet.hubs.trampoline(wakeup_read, read=True)
-        drain()
+        while True:  # the pipe carries every handled signal's number (Ctrl-C's too): wait for SIGTERM's
+            eventlet.hubs.trampoline(wakeup_read, read=True)
+            if signal.SIGTERM in os.read(wakeup_read, 64):
+                drain()
+                return
 
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)

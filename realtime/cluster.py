@@ -71,6 +71,7 @@ def render_nginx(
         "user": "user root;" if os.geteuid() == 0 else "",
         "run_dir": str(run_dir),
         "worker_connections": str(connections),
+        "open_files": str(2 * connections + 64),
         "max_body": MAX_BODY,
         "header_timeout": f"{max(1, round(header_timeout))}s",
         "servers": servers,

@@ -101,6 +101,8 @@ class Config:
     # Redis for Flask-SocketIO's message queue between server processes (the variable Heroku's Redis add-on
     # sets; `rediss://` for TLS). Empty: one process on its own, no Redis needed.
     REDIS_URL: str = ""
+    # For `rediss://`: "none" accepts a self-signed certificate (Heroku's Redis add-on); empty: verified.
+    REDIS_SSL_CERT_REQS: str = ""
     # This process's id in `ready` and /healthz (and the cluster's sticky cookie). Empty: a random one.
     NODE_NAME: str = ""
     # Bearer token of the admin routes (POST /admin/reload). Empty: they do not exist (404).
@@ -140,6 +142,8 @@ class Config:
             )
         if self.ADMIN_TOKEN and len(self.ADMIN_TOKEN) < MIN_ADMIN_TOKEN:
             raise ValueError(f"ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN} characters (a random one)")
+        if self.REDIS_SSL_CERT_REQS not in ("", "none", "optional", "required"):
+            raise ValueError("REDIS_SSL_CERT_REQS must be none, optional or required")
         if self.REDIS_URL and not self.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         object.__setattr__(self, "LOG_LEVEL", self.LOG_LEVEL.upper())
@@ -151,6 +155,11 @@ class Config:
     def _limits(self) -> Limits:
         """Gather the limits every client must keep to (sent in `ready`): each is the setting of its name."""
         return Limits(**{item.name: getattr(self, item.name.upper()) for item in dataclasses.fields(Limits)})
+
+    def redis_options(self) -> dict[str, Any]:
+        """Return the options every Redis client of the app is made with (beyond REDIS_URL)."""
+        tls = self.REDIS_URL.startswith("rediss://") and self.REDIS_SSL_CERT_REQS
+        return {"ssl_cert_reqs": self.REDIS_SSL_CERT_REQS} if tls else {}
 
     def flask_settings(self) -> dict[str, Any]:
         """Return Flask's own settings: the signing key and the caps on a request body and a form field."""

@@ -77,6 +77,8 @@ class LiveEvents(socketio.Namespace):
     def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         """Open a session and send `ready`; refuse the connection when the server is full."""
         see_bitmap = isinstance(auth, dict) and auth.get("see_bitmap") is True
+        if self.live.draining:
+            raise ConnectionRefusedError("shutting_down")
         if self.live.open(sid, see_bitmap) is None:
             log.warning("refused a connection: %d sessions open", len(self.live))
             raise ConnectionRefusedError("server_full")

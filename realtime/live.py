@@ -125,6 +125,7 @@ class LivePredictor:
         self.max_connections = max_connections
         self.max_batch = max_batch
         self.metrics = metrics
+        self.draining = False  # shutting down (SIGTERM): new connections are refused, readiness is 503
         self._background = background
         self.lock = threading.Lock()  # green under eventlet's monkey patching; a real lock otherwise
         self._sessions: dict[str, Session] = {}
@@ -205,6 +206,12 @@ class LivePredictor:
             else:
                 for job, outcome in zip(fresh, outcomes, strict=True):
                     job.session.cached = (job.version, outcome)
+                with self.lock:
+                    if self.model is not model:  # switched during the round: these need the new one too
+                        for job in fresh:
+                            if job.session.sid in self._sessions:
+                                self._dirty[job.session.sid] = job.session
+                        self._wake.set()
         for job in jobs:
             self._emit(job.session, job.seq, job.received_at)
             self._pause()

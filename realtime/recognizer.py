@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 
@@ -78,7 +79,9 @@ class Recognizer:
             check = json.loads(path.read_text(encoding="utf-8"))
             bitmap = preprocess.rasterize_quickdraw(check["drawing"])
             expected = {item["label"]: float(item["p"]) for item in check["top"]}
-        except (ValueError, KeyError, TypeError) as exc:
+            if not expected or not all(math.isfinite(p) for p in expected.values()):
+                raise ValueError("top must list labels with finite probabilities")
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise ModelError(f"{path.name} of {self.name} is malformed: {exc}") from exc
         probabilities = self.predict(bitmap[np.newaxis])[0]
         found = {

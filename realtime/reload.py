@@ -39,6 +39,7 @@ class ModelSwitcher:
         load: Callable[[str], Recognizer],
         run_blocking: Callable[..., Any],
         redis_url: str = "",
+        redis_options: dict[str, Any] | None = None,
     ) -> None:
         self.live = live
         self.load = load  # name -> a loaded Recognizer (ModelError for a bad name or folder)
@@ -46,8 +47,12 @@ class ModelSwitcher:
         # Two clients: announcing must fail fast; listening waits for as long as it takes.
         self.redis = self.subscriber = None
         if redis_url:
-            self.redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-            self.subscriber = Redis.from_url(redis_url, socket_connect_timeout=2)
+            options = redis_options or {}
+            self.redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2, **options)
+            # Pings an idle connection now and then: a half-open one is noticed instead of waited on for good.
+            self.subscriber = Redis.from_url(
+                redis_url, socket_connect_timeout=2, health_check_interval=30, **options
+            )
         self._listener: Any = None
 
     def start(self) -> None:
@@ -66,11 +71,13 @@ class ModelSwitcher:
             self.switch(model)
             return model
         try:
-            self.redis.publish(CHANNEL, json.dumps({"model": name}))
+            heard = self.redis.publish(CHANNEL, json.dumps({"model": name}))
         except RedisError as exc:
             raise ReloadUnavailable(
                 f"the other processes cannot be told: Redis is unreachable: {exc}"
             ) from exc
+        if not heard:  # every listener is still reconnecting (Redis has just come back): try again soon
+            raise ReloadUnavailable("no process is listening on Redis yet: try again in a few seconds")
         return model
 
     def switch(self, model: Recognizer) -> None:
@@ -80,9 +87,14 @@ class ModelSwitcher:
         log.info("now serving %s; predicting %d drawings again", model.version, again)
 
     def _load_verified(self, name: str) -> Recognizer:
-        """Load a model folder and check it against its own check file."""
-        model = self.load(name)
-        model.verify()
+        """Load a model folder and check it against its own check file; ModelError for whatever is wrong."""
+        try:
+            model = self.load(name)
+            model.verify()
+        except ModelError:
+            raise
+        except Exception as exc:  # a corrupt model or labels file, an unreadable folder: LiteRT, json, OS
+            raise ModelError(f"{name} cannot be loaded: {exc}") from exc
         return model
 
     def _apply(self, data: bytes | str) -> None:
@@ -96,6 +108,13 @@ class ModelSwitcher:
         if model.version != self.live.model.version:
             self.switch(model)
 
+    def _apply_safely(self, data: bytes | str) -> None:
+        """Apply an announced switch; a failure is logged and the listener goes on."""
+        try:
+            self._apply(data)
+        except Exception:
+            log.exception("an announced model switch failed")
+
     def _listen(self) -> None:
         """Apply every announced switch; on a lost Redis connection, say so once and retry with backoff."""
         assert self.subscriber is not None
@@ -107,9 +126,12 @@ class ModelSwitcher:
                 if failing:
                     log.warning("Redis is reachable again: model switches are heard again")
                 delay, failing = 1.0, False
-                for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._apply(message["data"])
+                try:
+                    for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._apply_safely(message["data"])
+                finally:
+                    pubsub.close()
             except RedisError as exc:
                 if not failing:
                     log.warning("Redis is unreachable (%s): no model switch is heard until it is back", exc)

@@ -67,10 +67,11 @@ def index() -> str:
 def predict_page() -> str | tuple[str, int]:
     """Classify the canvas PNG data URL in form field `url` and show the results page."""
     state = _state()
+    model = state.model  # one model for the whole request, even if a reload switches it meanwhile
     try:
         bitmap, probabilities = state.run_blocking(
             _classify,
-            state.model,
+            model,
             preprocess.data_url_to_bitmap,
             request.form.get("url"),
             state.config.MAX_IMAGE_BYTES,
@@ -80,10 +81,10 @@ def predict_page() -> str | tuple[str, int]:
         return _error_page(http_status(exc), exc.message)
     return render_template(
         "results.html",
-        top=ranked(state.model.labels, probabilities),
+        top=ranked(model.labels, probabilities),
         bitmap=preprocess.bitmap_to_png_data_url(bitmap),
-        model=state.model.version,
-        labels=state.model.labels,
+        model=model.version,
+        labels=model.labels,
     )
 
 
@@ -91,6 +92,7 @@ def predict_page() -> str | tuple[str, int]:
 def predict_api() -> Response | tuple[Response, int]:
     """Classify JSON `{strokes}` (Quick, Draw! form) or `{image}` (PNG data URL); answer `{top, model}`."""
     state = _state()
+    model = state.model  # one model for the whole request, even if a reload switches it meanwhile
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or ("strokes" in data) == ("image" in data):
         return jsonify(code="bad_payload", message="send a JSON object with either strokes or image"), 400
@@ -105,10 +107,10 @@ def predict_api() -> Response | tuple[Response, int]:
                 preprocess.data_url_to_bitmap,
                 (data["image"], state.config.MAX_IMAGE_BYTES, state.config.MAX_IMAGE_SIDE),
             )
-        _, probabilities = state.run_blocking(_classify, state.model, make_bitmap, *args)
+        _, probabilities = state.run_blocking(_classify, model, make_bitmap, *args)
     except InputError as exc:
         return jsonify(code=exc.code, message=exc.message), http_status(exc)
-    return jsonify(top=ranked(state.model.labels, probabilities), model=state.model.version)
+    return jsonify(top=ranked(model.labels, probabilities), model=model.version)
 
 
 @bp.get("/healthz")
@@ -163,10 +165,11 @@ def readyz() -> tuple[Response, int]:
     """Report whether this process can serve: its model loaded, its message queue's Redis reachable."""
     state = _state()
     redis = state.redis_reachable()
-    ready = redis is not False and not state.draining
+    draining = state.live.draining
+    ready = redis is not False and not draining
     body = jsonify(
         ready=ready,
-        draining=state.draining,
+        draining=draining,
         node=state.config.NODE_NAME,
         model=state.model.version,
         redis={None: "not configured", True: "ok", False: "unreachable"}[redis],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from realtime.reload import ModelSwitcher
 ROOT = Path(__file__).resolve().parent.parent
 # The admin routes, per client address: a guessed token costs a second, a burst of five tries at most.
 ADMIN_RATE, ADMIN_BURST = 1.0, 5
+REDIS_CHECK_S = 1.0  # how long a readiness check of Redis is trusted
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 socketio = SocketIO()
@@ -50,7 +52,7 @@ class AppState:
     admin_limiter: AddressLimiter  # the admin routes, per client address (before the token is checked)
     redis: Redis | None  # a client of the message queue's Redis, for the readiness check
     started: float  # time.monotonic() at creation
-    draining: bool = False  # shutting down: no new connections (readiness 503)
+    _redis_checked: tuple[float, bool] = (-math.inf, False)  # (monotonic time, reachable) of the last PING
 
     @property
     def model(self) -> Model:
@@ -58,13 +60,20 @@ class AppState:
         return self.live.model
 
     def redis_reachable(self) -> bool | None:
-        """Tell whether the message queue's Redis answers (None: no message queue configured)."""
+        """Tell whether the message queue's Redis answers (None: no message queue configured).
+
+        The answer is kept for a second: a burst of probes costs one PING, not one connection each.
+        """
         if self.redis is None:
             return None
-        try:
-            return bool(self.redis.ping())
-        except RedisError:
-            return False
+        now = time.monotonic()
+        if now - self._redis_checked[0] >= REDIS_CHECK_S:
+            try:
+                reachable = bool(self.redis.ping())
+            except RedisError:
+                reachable = False
+            self._redis_checked = (time.monotonic(), reachable)
+        return self._redis_checked[1]
 
 
 def configure_logging(level: str) -> None:
@@ -97,7 +106,7 @@ def create_app(
     socketio.init_app(
         app,
         # Always given: SocketIO keeps its options between init_app calls (tests create many apps).
-        client_manager=message_queue(config.REDIS_URL),
+        client_manager=message_queue(config.REDIS_URL, config.redis_options()),
         async_mode=config.ASYNC_MODE,
         cors_allowed_origins=list(origins) if isinstance(origins, tuple) else origins,
         max_http_buffer_size=config.MAX_MESSAGE_BYTES,
@@ -131,8 +140,11 @@ def create_app(
     Gate(server, config.limits, events.error)
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
     url = config.REDIS_URL
-    redis = Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) if url else None
-    switcher = ModelSwitcher(live, functools.partial(load_model, config), run_blocking, config.REDIS_URL)
+    options = config.redis_options()
+    redis = Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1, **options) if url else None
+    switcher = ModelSwitcher(
+        live, functools.partial(load_model, config), run_blocking, config.REDIS_URL, config.redis_options()
+    )
     switcher.start()
     app.extensions["realtime"] = AppState(
         config=config,
@@ -170,9 +182,9 @@ def library_logger(name: str) -> logging.Logger:
     return logger
 
 
-def message_queue(url: str) -> socketio_lib.RedisManager | None:
+def message_queue(url: str, options: dict[str, Any]) -> socketio_lib.RedisManager | None:
     """Return Flask-SocketIO's Redis message queue for `url`, or None (one process on its own)."""
-    return socketio_lib.RedisManager(url, channel="realtime") if url else None
+    return socketio_lib.RedisManager(url, channel="realtime", redis_options=options) if url else None
 
 
 def redacted(url: str) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from engineio import packet, payload
+from werkzeug.http import parse_cookie
 
 from realtime import compat
 
@@ -96,14 +97,16 @@ class NodeCookie:
     def __init__(self, app: Callable[..., Iterable[Any]], node: str, path: str = "/socket.io/") -> None:
         self.app = app
         self.cookie = f"{self.NAME}={node}; Path=/; HttpOnly; SameSite=Lax"
-        self.sent = f"{self.NAME}={node}"
+        self.node = node
         self.path = path
+
+    def _has_cookie(self, environ: dict[str, Any]) -> bool:
+        """Tell whether the request already carries this process's cookie (exactly)."""
+        return parse_cookie(environ.get("HTTP_COOKIE", "")).get(self.NAME) == self.node
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[Any]:
         """Pass the request on; add the cookie to the answer unless the client already has it."""
-        if not environ.get("PATH_INFO", "").startswith(self.path) or self.sent in environ.get(
-            "HTTP_COOKIE", ""
-        ):
+        if not environ.get("PATH_INFO", "").startswith(self.path) or self._has_cookie(environ):
             return self.app(environ, start_response)
 
         def with_cookie(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:

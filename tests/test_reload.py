@@ -127,3 +127,57 @@ def test_a_reload_switches_the_model_tells_clients_and_predicts_again(make_app: 
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
     assert f'realtime_model_info{{name="everyday20",version="{expected.version}"}} 1.0' in metrics
     assert 'version="fake-1"' not in metrics
+
+
+@pytest.fixture
+def corrupt_model() -> Iterator[str]:
+    """A model folder whose model.tflite is not a model at all."""
+    name = f"test-corrupt-{uuid.uuid4().hex[:8]}"
+    folder = MODELS_DIR / name
+    shutil.copytree(MODELS_DIR / "animals6", folder, ignore=shutil.ignore_patterns("*.keras", "*.png"))
+    (folder / "model.tflite").write_bytes(b"not a flatbuffer" * 64)
+    yield name
+    shutil.rmtree(folder)
+
+
+def test_a_corrupt_model_file_is_refused_with_422_not_500(
+    make_app: Callable[..., Flask], corrupt_model: str
+) -> None:
+    app = make_app(ADMIN_TOKEN=TOKEN)
+    answer = reload(app, {"model": corrupt_model})
+    assert (answer.status_code, answer.json["code"]) == (422, "bad_model")
+    assert "cannot be loaded" in answer.json["message"]
+
+
+def test_a_check_file_without_answers_is_refused(make_app: Callable[..., Flask], broken_model: str) -> None:
+    (MODELS_DIR / broken_model / "check.json").write_text(
+        json.dumps({"drawing": [[[0, 9], [0, 9]]], "top": []})
+    )
+    answer = reload(make_app(ADMIN_TOKEN=TOKEN), {"model": broken_model})
+    assert (answer.status_code, answer.json["code"]) == (422, "bad_model") and "malformed" in answer.json[
+        "message"
+    ]
+
+
+def test_a_switch_during_a_round_predicts_its_drawings_again(
+    make_app: Callable[..., Flask], model: Any
+) -> None:
+    app = make_app()
+    live = app.extensions["realtime"].live
+    client = socketio.test_client(app)
+    client.get_received()
+    other = Recognizer.from_name("everyday20")
+    real_predict = model.predict
+
+    def predict_then_switch(batch: Any) -> Any:
+        live.switch(other)  # a reload lands while this round classifies the first drawing
+        return real_predict(batch)
+
+    model.predict = predict_then_switch
+    client.emit("stroke_points", {"seq": 1, "points": LINE[0]})
+    live.flush()
+    [first] = [m["args"][0] for m in client.get_received() if m["name"] == "prediction"]
+    assert first["model"] == "fake-1"
+    assert live.flush() == 1  # predicted again, at once, with the model now served
+    [again] = [m["args"][0] for m in client.get_received() if m["name"] == "prediction"]
+    assert (again["seq"], again["model"]) == (1, other.version)
