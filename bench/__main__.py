@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 
 from bench import cluster, profile, report
-from bench.server import ROOT, MeasuredServer
+from bench.server import ROOT, MeasuredServer, busy_s, steal_s
 from bench.workers import run_workers
 from realtime.config import Config
 
@@ -121,17 +121,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _busy_s() -> float:
-    """Return the CPU seconds the whole machine has spent busy (all cores, all processes), steal excluded."""
-    system = psutil.cpu_times()
-    return sum(system) - system.idle - getattr(system, "iowait", 0.0) - _steal_s()
-
-
-def _steal_s() -> float:
-    """Return the CPU seconds the hypervisor has taken from this virtual machine (0 where not reported)."""
-    return getattr(psutil.cpu_times(), "steal", 0.0)
-
-
 def _children_cpu_s() -> float:
     """Return the CPU seconds used by this process's finished children."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -148,8 +137,8 @@ def probe(server: MeasuredServer) -> dict[str, Any]:
         "server_system_s": kernel,
         "rss_mb": server.rss_mb(),
         "peak_rss_mb": server.peak_rss_mb(),
-        "busy_s": _busy_s(),
-        "steal_s": _steal_s(),
+        "busy_s": busy_s(),
+        "steal_s": steal_s(),
     }
 
 
@@ -247,12 +236,12 @@ def reference(args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.reference"]
     command += [] if args.no_keras else ["--keras"]
     command += ["--quick"] if args.quick else []
-    busy, children, start = _busy_s(), _children_cpu_s(), time.perf_counter()
+    busy, children, start = busy_s(), _children_cpu_s(), time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bench.reference failed:\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    other = (_busy_s() - busy) - (_children_cpu_s() - children)
+    other = (busy_s() - busy) - (_children_cpu_s() - children)
     figures["other_cpu_share"] = round(other / (time.perf_counter() - start), 3)
     return figures
 

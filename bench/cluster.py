@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 
 from bench import report
+from bench.server import busy_s, steal_s
 from bench.workers import run_workers
 from realtime.cluster import Cluster
 from realtime.processes import free_port
@@ -40,15 +41,9 @@ def _probe(pids: list[int]) -> dict[str, Any]:
         "server_system_s": sum(t.system for t in times),
         "rss_mb": sum(p.memory_info().rss for p in processes) / 2**20,
         "peak_rss_mb": sum(p.memory_info().rss for p in processes) / 2**20,
-        "busy_s": _busy_s(),
-        "steal_s": getattr(psutil.cpu_times(), "steal", 0.0),
+        "busy_s": busy_s(),
+        "steal_s": steal_s(),
     }
-
-
-def _busy_s() -> float:
-    """Return the CPU seconds the whole machine has been busy."""
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def step(url: str, pids: list[int], drawers: int, duration: float, out: Path) -> dict[str, Any]:

@@ -8,10 +8,21 @@ import psutil
 
 from realtime.processes import ROOT, ServerProcess
 
-__all__ = ["ROOT", "MeasuredServer"]
+__all__ = ["ROOT", "MeasuredServer", "busy_s", "steal_s"]
 
 HEALTH_POLL_S = 0.005  # fine enough to time a start-up of about a second
 MB = 1024 * 1024
+
+
+def busy_s() -> float:
+    """Return the CPU seconds the whole machine has spent busy (all cores, all processes), steal excluded."""
+    system = psutil.cpu_times()
+    return sum(system) - system.idle - getattr(system, "iowait", 0.0) - steal_s()
+
+
+def steal_s() -> float:
+    """Return the CPU seconds the hypervisor has taken from this virtual machine (0 where not reported)."""
+    return getattr(psutil.cpu_times(), "steal", 0.0)
 
 
 class MeasuredServer(ServerProcess):

@@ -17,9 +17,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from realtime.config import Config
 from realtime.processes import ROOT, RedisProcess, ServerError, ServerProcess, free_port
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf"
@@ -160,11 +162,12 @@ class Cluster:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.run_dir / folder).mkdir(exist_ok=True)
-        connections = 2 * sum(1000 for _ in self.workers) + SPARE_CONNECTIONS
+        settings = Config.from_env({**os.environ, **self.env})  # what the workers read
+        connections = 2 * settings.MAX_CONNECTIONS * len(self.workers) + SPARE_CONNECTIONS
         conf = self.run_dir / "nginx.conf"
         pairs = [(w.env["NODE_NAME"], w.port) for w in self.workers]
-        timeout = float(self.env.get("HEADER_TIMEOUT", os.environ.get("HEADER_TIMEOUT", "10")))
-        conf.write_text(render_nginx(pairs, f"{self.host}:{self.port}", self.run_dir, connections, timeout))
+        listen = f"{self.host}:{self.port}"
+        conf.write_text(render_nginx(pairs, listen, self.run_dir, connections, settings.HEADER_TIMEOUT))
         log = self.run_dir / "nginx.log"
         self._follow("nginx", log)
         with open(log, "ab") as out:
@@ -179,8 +182,6 @@ class Cluster:
             if self.nginx.poll() is not None:
                 raise ServerError(f"nginx exited with {self.nginx.returncode}:\n{log.read_text()[-2000:]}")
             try:
-                import urllib.request
-
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1):
                     return
             except OSError:

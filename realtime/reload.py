@@ -44,11 +44,12 @@ class ModelSwitcher:
         self.live = live
         self.load = load  # name -> a loaded Recognizer (ModelError for a bad name or folder)
         self.run_blocking = run_blocking
-        # Two clients: announcing must fail fast; listening waits for as long as it takes.
+        # Two clients: announcing (and the readiness check's PING) must fail fast; listening waits for as
+        # long as it takes.
         self.redis = self.subscriber = None
         if redis_url:
             options = redis_options or {}
-            self.redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2, **options)
+            self.redis = Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1, **options)
             # Pings an idle connection now and then: a half-open one is noticed instead of waited on for good.
             self.subscriber = Redis.from_url(
                 redis_url, socket_connect_timeout=2, health_check_interval=30, **options

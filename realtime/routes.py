@@ -17,7 +17,7 @@ from realtime.live import Model, ranked
 from realtime.metrics import CONTENT_TYPE
 from realtime.preprocess import InputError
 from realtime.protocol import http_status, parse_strokes
-from realtime.ratelimit import client_address, rate_key, retry_after_seconds
+from realtime.ratelimit import AddressLimiter, client_address, rate_key, retry_after_seconds
 from realtime.recognizer import ModelError
 from realtime.reload import ReloadUnavailable
 
@@ -135,14 +135,7 @@ def reload_model() -> tuple[Response, int]:
     token = state.config.ADMIN_TOKEN
     if not token:
         raise NotFound()  # no token configured: the admin routes do not exist
-    address = client_address(
-        request.remote_addr, request.headers.get("X-Forwarded-For"), state.config.TRUSTED_PROXIES
-    )
-    wait = state.admin_limiter.retry_after(rate_key(address))
-    if wait > 0:
-        raise TooManyRequests(
-            "too many admin requests: try again later", retry_after=retry_after_seconds(wait)
-        )
+    _refuse_over_rate(state.admin_limiter, "too many admin requests: try again later")
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         answer = jsonify(code="unauthorized", message="send Authorization: Bearer <ADMIN_TOKEN>")
@@ -157,7 +150,8 @@ def reload_model() -> tuple[Response, int]:
         return jsonify(code="bad_model", message=str(exc)), 422
     except ReloadUnavailable as exc:
         return jsonify(code="redis_unreachable", message=str(exc)), 503
-    return jsonify(model=model.version, labels=model.labels, processes="all" if state.redis else "this"), 200
+    processes = "this" if state.switcher.redis is None else "all"
+    return jsonify(model=model.version, labels=model.labels, processes=processes), 200
 
 
 @bp.get("/readyz")
@@ -189,15 +183,21 @@ def limit_rate() -> None:
     if request.endpoint not in COSTLY:
         return
     state = _state()
-    address = client_address(
-        request.remote_addr, request.headers.get("X-Forwarded-For"), state.config.TRUSTED_PROXIES
+    _refuse_over_rate(
+        state.http_limiter,
+        f"over {state.config.HTTP_RATE_LIMIT:g} requests per second from one address: try again later",
     )
-    wait = state.http_limiter.retry_after(rate_key(address))
+
+
+def _refuse_over_rate(limiter: AddressLimiter, message: str) -> None:
+    """Spend one request of the client's budget in `limiter`; 429 with Retry-After when there is none."""
+    config = _state().config
+    address = client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), config.TRUSTED_PROXIES
+    )
+    wait = limiter.retry_after(rate_key(address))
     if wait > 0:
-        raise TooManyRequests(
-            f"over {state.config.HTTP_RATE_LIMIT:g} requests per second from one address: try again later",
-            retry_after=retry_after_seconds(wait),
-        )
+        raise TooManyRequests(message, retry_after=retry_after_seconds(wait))
 
 
 @bp.before_app_request

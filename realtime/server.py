@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import socketio as socketio_lib
 from flask import Flask
 from flask_socketio import SocketIO
-from redis import Redis, RedisError
+from redis import RedisError
 
 from realtime import compat, routes, transport, wire
 from realtime.concurrency import blocking_caller, size_tpool
@@ -50,7 +50,6 @@ class AppState:
     metrics: Metrics
     switcher: ModelSwitcher
     admin_limiter: AddressLimiter  # the admin routes, per client address (before the token is checked)
-    redis: Redis | None  # a client of the message queue's Redis, for the readiness check
     started: float  # time.monotonic() at creation
     _redis_checked: tuple[float, bool] = (-math.inf, False)  # (monotonic time, reachable) of the last PING
 
@@ -64,12 +63,13 @@ class AppState:
 
         The answer is kept for a second: a burst of probes costs one PING, not one connection each.
         """
-        if self.redis is None:
+        redis = self.switcher.redis
+        if redis is None:
             return None
         now = time.monotonic()
         if now - self._redis_checked[0] >= REDIS_CHECK_S:
             try:
-                reachable = bool(self.redis.ping())
+                reachable = bool(redis.ping())
             except RedisError:
                 reachable = False
             self._redis_checked = (time.monotonic(), reachable)
@@ -103,10 +103,11 @@ def create_app(
 
     model = model or load_model(config, config.MODEL)
     origins = config.CORS_ORIGINS
+    redis_options = config.redis_options()
     socketio.init_app(
         app,
         # Always given: SocketIO keeps its options between init_app calls (tests create many apps).
-        client_manager=message_queue(config.REDIS_URL, config.redis_options()),
+        client_manager=message_queue(config.REDIS_URL, redis_options),
         async_mode=config.ASYNC_MODE,
         cors_allowed_origins=list(origins) if isinstance(origins, tuple) else origins,
         max_http_buffer_size=config.MAX_MESSAGE_BYTES,
@@ -139,11 +140,8 @@ def create_app(
     server.register_namespace(events)
     Gate(server, config.limits, events.error)
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
-    url = config.REDIS_URL
-    options = config.redis_options()
-    redis = Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1, **options) if url else None
     switcher = ModelSwitcher(
-        live, functools.partial(load_model, config), run_blocking, config.REDIS_URL, config.redis_options()
+        live, functools.partial(load_model, config), run_blocking, config.REDIS_URL, redis_options
     )
     switcher.start()
     app.extensions["realtime"] = AppState(
@@ -155,7 +153,6 @@ def create_app(
         metrics=metrics,
         switcher=switcher,
         admin_limiter=AddressLimiter(ADMIN_RATE, ADMIN_BURST),
-        redis=redis,
         started=time.monotonic(),
     )
     app.register_blueprint(routes.bp)
