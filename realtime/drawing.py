@@ -27,6 +27,7 @@ class Drawing:
         self._open = False  # whether the last stroke still takes points
         self._image: np.ndarray | None = None
         self._ink = Ink()
+        self._tail: list[float] | None = None  # the open stroke's last point
         self.points = 0
         self.version = 0  # bumped whenever what the model would see may change
 
@@ -47,13 +48,13 @@ class Drawing:
             start += n
         return out
 
-    def add_points(self, points: np.ndarray) -> None:
-        """Append points to the open stroke, opening a new stroke if none is open."""
+    def add_points(self, points: list[list[float]]) -> None:
+        """Append checked [x, y] points to the open stroke, opening a new stroke if none is open."""
         fresh = self._image is not None  # strokes after a snapshot image start a new drawing
         opening = fresh or not self._open
         kept_strokes, kept_points = (0, 0) if fresh else (len(self._counts), self.points)
         self.limits.check_counts(kept_strokes + opening, kept_points + len(points))
-        tail = None if opening else self._xy[self.points - 1]
+        tail = None if opening else self._tail
         ink = (Ink() if fresh else self._ink).plus(points, tail).check(self.limits)
         if fresh:
             self.clear()
@@ -68,6 +69,7 @@ class Drawing:
             self._open = True
         self._counts[-1] += len(points)
         self._ink = ink
+        self._tail = points[-1]
         self.points = end
         self._changed()
 

@@ -169,7 +169,8 @@ class LivePredictor:
             if session.sid in self._dirty:
                 self.metrics.coalesced.inc()  # the previous update will never be predicted on its own
             self._dirty[session.sid] = session
-            self._wake.set()
+            if not self._wake.is_set():  # setting it again would cost a lock and a notify per message
+                self._wake.set()
 
     def flush(self) -> int:
         """Predict the newest state of every dirty session once and emit the results; return how many."""
