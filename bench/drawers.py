@@ -1,4 +1,4 @@
-"""Simulated drawers: python-socketio clients replaying real Quick, Draw! drawings as the page sends them.
+"""Simulated drawers: Socket.IO clients replaying real Quick, Draw! drawings as the page sends them.
 
 The benchmark runs this as its own process (`python -m bench.drawers --url URL --drawers N --speed S
 --duration D`), never inside the server. Each drawer replays raw drawings from ../shared/quickdraw with their
@@ -18,9 +18,10 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import psutil
-import socketio
 
+from bench.live_client import LiveClient
 from bench.workers import hear, tell
 from tests.quickdraw import ANIMALS, drawings
 
@@ -112,8 +113,7 @@ class Drawer:
     def __init__(self, scripts: list[tuple[list[Step], float]], first: int, url: str) -> None:
         self.scripts = scripts
         self.first = first
-        self.url = url
-        self.client = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+        self.client = LiveClient(url, self._event)
         self.ready = asyncio.Event()
         self.seq = 0
         self.pending: deque[tuple[int, float]] = deque()  # (seq, emit time) of updates not yet covered
@@ -125,9 +125,15 @@ class Drawer:
         self.opened_at: float | None = None
         self.sent: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
-        self.client.on("ready", lambda _payload: self.ready.set())
-        self.client.on("prediction", self._prediction)
-        self.client.on("error", lambda payload: self.errors.update([str(payload.get("code"))]))
+
+    def _event(self, name: str, payload: Any) -> None:
+        """Take one event from the server."""
+        if name == "prediction":
+            self._prediction(payload)
+        elif name == "ready":
+            self.ready.set()
+        elif name == "error":
+            self.errors.update([str(payload.get("code"))])
 
     def _prediction(self, payload: dict[str, Any]) -> None:
         """Resolve every pending update the prediction covers (seq up to the prediction's)."""
@@ -137,9 +143,9 @@ class Drawer:
         while self.pending and self.pending[0][0] <= payload["seq"]:
             self.latency_ms.append(round((now - self.pending.popleft()[1]) * 1000.0, 3))
 
-    async def connect(self) -> None:
+    async def connect(self, session: aiohttp.ClientSession) -> None:
         """Connect over WebSocket and wait for `ready`."""
-        await self.client.connect(self.url, transports=["websocket"], wait_timeout=CONNECT_TIMEOUT_S)
+        await self.client.connect(session, CONNECT_TIMEOUT_S)
         await asyncio.wait_for(self.ready.wait(), CONNECT_TIMEOUT_S)
 
     async def _send(self, event: str, payload: dict[str, Any]) -> None:
@@ -202,14 +208,16 @@ class Drawer:
         return count, seconds
 
 
-async def _connect_all(drawers: list[Drawer]) -> tuple[list[Drawer], list[str]]:
+async def _connect_all(
+    drawers: list[Drawer], session: aiohttp.ClientSession
+) -> tuple[list[Drawer], list[str]]:
     """Connect every drawer, a few at a time; return those connected and why the others failed."""
     gate = asyncio.Semaphore(CONNECT_AT_ONCE)
 
     async def one(drawer: Drawer) -> str | None:
         async with gate:
             try:
-                await drawer.connect()
+                await drawer.connect(session)
             except Exception as exc:
                 return f"{type(exc).__name__}: {exc}"
             return None
@@ -255,7 +263,16 @@ async def work(args: argparse.Namespace) -> None:
     rng.shuffle(pool)
     scripts = [replay(drawing, args.speed) for drawing in pool]
     drawers = [Drawer(scripts, rng.randrange(len(scripts)), args.url) for _ in range(args.drawers)]
-    connected, failures = await _connect_all(drawers)
+    # No pool limit: every drawer holds its own connection for the whole run.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await _drive(drawers, session, rng, args)
+
+
+async def _drive(
+    drawers: list[Drawer], session: aiohttp.ClientSession, rng: random.Random, args: argparse.Namespace
+) -> None:
+    """Connect, wait for `go`, draw, report, wait for `bye`, disconnect (the body of `work`)."""
+    connected, failures = await _connect_all(drawers, session)
     tell({"ready": len(connected), "connect_failures": failures})
     loop = asyncio.get_running_loop()
     if await loop.run_in_executor(None, hear) != "go":
@@ -264,7 +281,7 @@ async def work(args: argparse.Namespace) -> None:
     cpu = me.cpu_times()
     start = time.perf_counter()
     stop_at = start + args.duration
-    await asyncio.gather(*(d.run(rng.uniform(0, START_SPREAD_S), stop_at) for d in connected))
+    await asyncio.gather(*(d.run(rng.uniform(0, args.start_spread), stop_at) for d in connected))
     duration = time.perf_counter() - start
     deadline = time.perf_counter() + DRAIN_S
     while any(d.pending for d in connected) and time.perf_counter() < deadline:
@@ -274,7 +291,7 @@ async def work(args: argparse.Namespace) -> None:
     result["connect_failures"] = failures
     tell(result)
     await loop.run_in_executor(None, hear)
-    await asyncio.wait_for(asyncio.gather(*(d.client.disconnect() for d in connected)), 30)
+    await asyncio.wait_for(asyncio.gather(*(d.client.close() for d in connected)), 30)
 
 
 def main() -> None:
@@ -285,6 +302,12 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed: 1 = as drawn, 10 = ten times")
     parser.add_argument("--duration", type=float, required=True, help="seconds of drawing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--start-spread",
+        type=float,
+        default=START_SPREAD_S,
+        help=f"drawers start at random moments within this many seconds (default {START_SPREAD_S})",
+    )
     args = parser.parse_args()
     if not args.url.startswith("http://127.0.0.1:"):
         parser.error("the benchmark only talks to 127.0.0.1")

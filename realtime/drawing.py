@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from realtime import preprocess
+from realtime.incremental import Box, IncrementalRaster
 from realtime.protocol import Ink, Limits, is_blank
 
-# A drawing as the predictor renders it: the bitmap of a snapshot image, or (points, points per stroke).
-# Stored points are never modified, so a snapshot is safe to read on another thread.
-Snapshot = np.ndarray | tuple[np.ndarray, tuple[int, ...]]
+
+@dataclass(frozen=True)
+class Strokes:
+    """A drawing's strokes as they were at one moment: stacked points, points per stroke, bounding box.
+
+    Stored points are never modified, so a snapshot is safe to read on another thread; `raster` is the
+    drawing's rasterizer, which only the prediction worker uses.
+    """
+
+    xy: np.ndarray
+    counts: tuple[int, ...]
+    box: Box
+    raster: IncrementalRaster
+
+
+# A drawing as the predictor renders it: the bitmap of a snapshot image, or its strokes.
+Snapshot = np.ndarray | Strokes
 
 
 class Drawing:
@@ -28,6 +45,7 @@ class Drawing:
         self._image: np.ndarray | None = None
         self._ink = Ink()
         self._tail: list[float] | None = None  # the open stroke's last point
+        self._raster = IncrementalRaster()  # replaced whenever strokes are changed rather than extended
         self.points = 0
         self.version = 0  # bumped whenever what the model would see may change
 
@@ -85,6 +103,7 @@ class Drawing:
             self.points -= self._counts.pop()
             self._xy = self._xy[: self.points].copy()  # a new buffer: snapshots keep the old one
             self._ink = Ink.of(self._stroke_arrays())
+            self._raster = IncrementalRaster()
         else:
             return
         self._open = False
@@ -97,6 +116,7 @@ class Drawing:
         self._open = False
         self._image = None
         self._ink = Ink()
+        self._raster = IncrementalRaster()
         self.points = 0
         self._changed()
 
@@ -117,7 +137,9 @@ class Drawing:
         """Return the current content in a form that later updates cannot change."""
         if self._image is not None:
             return self._image
-        return self._xy[: self.points], tuple(self._counts)
+        ink = self._ink
+        box = (ink.left, ink.top, ink.right, ink.bottom)
+        return Strokes(self._xy[: self.points], tuple(self._counts), box, self._raster)
 
 
 def render(snapshot: Snapshot) -> np.ndarray | None:
@@ -125,7 +147,7 @@ def render(snapshot: Snapshot) -> np.ndarray | None:
     if isinstance(snapshot, np.ndarray):
         return snapshot
     try:
-        return preprocess.rasterize_points(*snapshot)
+        return snapshot.raster.render(snapshot.xy, snapshot.counts, snapshot.box)
     except preprocess.InputError as exc:
         if is_blank(exc):
             return None

@@ -1,9 +1,10 @@
 """Live predictions: per-connection sessions and one coalescing, micro-batching prediction worker.
 
 Handlers only update a session's drawing and mark it dirty. A single background worker repeatedly takes
-every dirty session's newest state, rasterizes them, classifies them all in one interpreter call and
-emits one `prediction` per session. Updates that arrive meanwhile just mark the session dirty again, so
-stale states are never predicted, work never queues up, and each session's predictions go out in `seq` order.
+the newest state of the sessions that have waited longest (MAX_BATCH at most), rasterizes them, classifies
+them in one interpreter call and emits one `prediction` per session, until no session is dirty. Updates
+that arrive meanwhile just mark the session dirty again, so stale states are never predicted, work never
+queues up, and each session's predictions go out in `seq` order.
 
 Under eventlet the worker is a green thread on the event loop, and a round lets other work in every few
 milliseconds. (Handing rounds to tpool's OS threads made the worker and the event loop fight over the
@@ -12,6 +13,7 @@ GIL: at 50 drawers p99 latency was 130 ms that way, 5 ms this way; bench/RESULTS
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -173,11 +175,17 @@ class LivePredictor:
                 self._wake.set()
 
     def flush(self) -> int:
-        """Predict the newest state of every dirty session once and emit the results; return how many."""
+        """Predict the newest state of the `max_batch` longest-waiting dirty sessions and emit the results.
+
+        Returns how many were predicted (0: none was dirty). A round is one interpreter call: the first
+        drawings of a burst get their guesses without waiting for the whole burst to be rasterized.
+        """
         with self.lock:
             jobs = []
             model = self.model  # the whole round uses one model, even if it is switched meanwhile
-            for session in self._dirty.values():
+            taken = list(itertools.islice(self._dirty.values(), self.max_batch))
+            for session in taken:
+                del self._dirty[session.sid]
                 drawing = session.drawing
                 cached = session.cached
                 unchanged = cached is not None and (cached[0], cached[1].model) == (
@@ -186,9 +194,8 @@ class LivePredictor:
                 )
                 snapshot = None if unchanged else drawing.snapshot()
                 jobs.append(_Job(session, session.last_seq, session.received_at, drawing.version, snapshot))
-            self._dirty.clear()
         fresh = [job for job in jobs if job.snapshot is not None]
-        self._resumed_at = started = time.perf_counter()
+        started = time.perf_counter()
         if fresh:
             try:
                 snapshots = [job.snapshot for job in fresh]
@@ -265,7 +272,9 @@ class LivePredictor:
         while True:
             self._wake.wait()
             self._wake.clear()
+            self._resumed_at = time.perf_counter()
             try:
-                self.flush()
+                while self.flush():
+                    self._pause()
             except Exception:
                 log.exception("live prediction round failed")

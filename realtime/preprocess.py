@@ -40,6 +40,7 @@ RDP_EPSILON = 2.0
 _FINE = SIDE * 6
 _FINE_LINE = 8
 _SHIFT = 4  # fractional bits of OpenCV's fixed-point coordinates
+_TO_FINE = _FINE / CANVAS * (1 << _SHIFT)  # 256-box units to fixed-point fine pixels
 
 MAX_STROKES = 512
 MAX_POINTS = 20_000  # per drawing, all strokes together
@@ -205,10 +206,22 @@ def _frame(xy: np.ndarray) -> tuple[float, float, float]:
     if not (left >= low and top >= low and right <= high and bottom <= high):
         checked_coordinates(xy, "points")  # says which: not finite, or out of range
         raise InputError("bad_points", f"coordinates must be finite and within ±{MAX_COORDINATE:g}")
+    return box_frame(left, top, right, bottom)
+
+
+def box_frame(left: float, top: float, right: float, bottom: float) -> tuple[float, float, float]:
+    """Return the (left, top, scale) that align a drawing with this bounding box and scale it to 0–255."""
     extent = max(right - left, bottom - top)
     if extent <= 0.0:
         raise InputError("too_small", "the drawing is a single point: draw a line")
     return left, top, 255.0 / extent
+
+
+def simplify(
+    xy: np.ndarray, counts: Sequence[int], frame: tuple[float, float, float]
+) -> tuple[np.ndarray, list[int]]:
+    """Normalise checked, stacked strokes in a given frame (see `_simplify`); `xy` is left as it is."""
+    return _simplify(np.array(xy, np.float64, order="C"), np.asarray(counts, np.int64), *frame)
 
 
 def _simplify(
@@ -270,19 +283,40 @@ def _pieces(points: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
 
 
 def _render(points: np.ndarray, counts: list[int]) -> np.ndarray:
-    """Draw normalised strokes, centred, with round caps and joins: float32 28×28 in [0, 1].
+    """Draw normalised strokes, centred, with round caps and joins: float32 28×28 in [0, 1]."""
+    canvas = blank_canvas()
+    draw(canvas, points, counts, centring(float(_max(points[:, 0])), float(_max(points[:, 1]))))
+    return downsample(canvas)
+
+
+def centring(right: float, bottom: float) -> tuple[float, float]:
+    """Return the fixed-point shift that centres normalised strokes reaching `right`, `bottom` on the canvas.
 
     Pixel centres: OpenCV puts fine pixel i's centre at coordinate i, the dataset's renderer at i + 0.5
     (a pixel spans [i, i + 1)), hence the half-pixel shift.
     """
-    offset_x = (BOX - float(_max(points[:, 0]))) / 2.0 + PADDING + LINE_DIAMETER / 2.0
-    offset_y = (BOX - float(_max(points[:, 1]))) / 2.0 + PADDING + LINE_DIAMETER / 2.0
-    to_fine = _FINE / CANVAS * (1 << _SHIFT)
+    offset_x = (BOX - right) / 2.0 + PADDING + LINE_DIAMETER / 2.0
+    offset_y = (BOX - bottom) / 2.0 + PADDING + LINE_DIAMETER / 2.0
     # Fixed point, rounded: + 0.5 then truncation (every coordinate is positive here).
-    shift = (offset_x * to_fine - (1 << _SHIFT) / 2.0 + 0.5, offset_y * to_fine - (1 << _SHIFT) / 2.0 + 0.5)
-    fixed = (points * to_fine + shift).astype(np.int32)
-    canvas = np.zeros((_FINE, _FINE), np.uint8)
+    return (
+        offset_x * _TO_FINE - (1 << _SHIFT) / 2.0 + 0.5,
+        offset_y * _TO_FINE - (1 << _SHIFT) / 2.0 + 0.5,
+    )
+
+
+def blank_canvas() -> np.ndarray:
+    """Return an empty supersampled canvas."""
+    return np.zeros((_FINE, _FINE), np.uint8)
+
+
+def draw(canvas: np.ndarray, points: np.ndarray, counts: list[int], shift: tuple[float, float]) -> None:
+    """Draw normalised strokes on a supersampled canvas, moved by a `centring` shift."""
+    fixed = (points * _TO_FINE + shift).astype(np.int32)
     cv2.polylines(canvas, _pieces(fixed, counts), False, 255, _FINE_LINE, cv2.LINE_8, _SHIFT)
+
+
+def downsample(canvas: np.ndarray) -> np.ndarray:
+    """Average a supersampled canvas down to the float32 28×28 in [0, 1] the model takes."""
     small = cv2.resize(canvas, (SIDE, SIDE), interpolation=cv2.INTER_AREA)  # a box filter: 6 divides 168
     return np.multiply(small, np.float32(1.0 / 255.0), dtype=np.float32)
 

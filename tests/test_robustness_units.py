@@ -122,7 +122,7 @@ def test_a_snapshot_never_changes_while_the_drawing_goes_on() -> None:
     drawing.add_points(frame)
     drawing.end_stroke()
     taken = [drawing.snapshot()]
-    copies = [(xy.copy(), counts) for xy, counts in taken]
+    copies = [(s.xy.copy(), s.counts) for s in taken]
     for step in range(200):  # appends that grow the buffer, strokes ended, undone and cleared
         drawing.add_points(rng.uniform(200, 202, (int(rng.integers(1, 9)), 2)))
         if step % 7 == 0:
@@ -134,12 +134,12 @@ def test_a_snapshot_never_changes_while_the_drawing_goes_on() -> None:
             drawing.add_points(frame)
             drawing.end_stroke()
         taken.append(drawing.snapshot())
-        copies.append((taken[-1][0].copy(), taken[-1][1]))
-    for (xy, counts), (xy_then, counts_then) in zip(taken, copies, strict=True):
-        np.testing.assert_array_equal(xy, xy_then)
-        assert counts == counts_then and sum(counts) == len(xy)
-    xy, counts = drawing.snapshot()
-    assert drawing.points == len(xy) and drawing.strokes == len(counts)
+        copies.append((taken[-1].xy.copy(), taken[-1].counts))
+    for snapshot, (xy_then, counts_then) in zip(taken, copies, strict=True):
+        np.testing.assert_array_equal(snapshot.xy, xy_then)
+        assert snapshot.counts == counts_then and sum(snapshot.counts) == len(snapshot.xy)
+    last = drawing.snapshot()
+    assert drawing.points == len(last.xy) and drawing.strokes == len(last.counts)
 
 
 def test_a_drawing_never_holds_room_for_more_points_than_its_limit() -> None:
