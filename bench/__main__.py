@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from bench import cluster, profile, report
+from bench import capacity, cluster, profile, ramp, report
 from bench.server import ROOT, MeasuredServer, busy_s, steal_s
 from bench.workers import run_workers
 from realtime.config import Config
@@ -72,6 +72,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a smoke run (about 20 s): 2 drawers, 3 for the targets, 1.5 s per scenario, no Keras",
     )
     parser.add_argument("--json", type=Path, default=OUT / "results.json", help="where to write the figures")
+    parser.add_argument(
+        "--capacity",
+        action="store_true",
+        help="instead: the most drawers one server process holds at p99 ≤ 50 ms (bench.capacity)",
+    )
     parser.add_argument(
         "--cluster",
         type=int,
@@ -246,11 +251,58 @@ def reference(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
+def capacity_run(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """Ramp drawers against one server process: human speed, all starting together, 10×, classic POSTs."""
+    steps = capacity.QUICK_STEPS if args.quick else capacity.STEPS
+    resolution = 1 if args.quick else capacity.RESOLUTION
+    results: dict[str, Any] = {"command": command, "quick": args.quick, "machine": machine()}
+    server, results["startup"] = start_server(1)
+    log = OUT / "workers.log"
+    try:
+        config = Config.from_env()
+        results["server"] = {
+            "model": server.health_at_start.get("version"),
+            "max_batch": config.MAX_BATCH,
+            # getattr: a before/after comparison may run this benchmark against older server code.
+            "min_guess_interval_ms": getattr(config, "MIN_GUESS_INTERVAL_MS", None),
+        }
+
+        def at(drawers: int, **options: Any) -> dict[str, Any]:
+            return ramp.step(server.url, lambda: probe(server), drawers, args.duration, log, **options)
+
+        print(f"capacity: human speed, {args.duration:g} s per step ...", flush=True)
+        results["human"] = ramp.ramp(lambda n: at(n, name="human"), steps, resolution)
+        print("capacity: every drawer starting together ...", flush=True)
+        results["together"] = ramp.ramp(
+            lambda n: at(n, name="together", start_spread=capacity.TOGETHER_S), steps, resolution
+        )
+        held = ramp.best(results["human"])
+        print("capacity: the drawers held, at 10× speed ...", flush=True)
+        results["fast"] = at(held["drawers"] if held else steps[0], name="10x", speed=10.0)
+        time.sleep(args.settle)
+        results["classic"] = classic(server, 1, args)
+    finally:
+        server.stop()
+    results["summary"] = capacity.summary(
+        results["human"], results["together"], results["fast"], results["classic"]
+    )
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run every measurement, print the table and write the JSON."""
     args = parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "workers.log").unlink(missing_ok=True)
+    if args.capacity:
+        command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
+        figures = capacity_run(args, command)
+        print()
+        print(capacity.table(figures))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+        return
     if args.cluster:
         figures = {
             "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),

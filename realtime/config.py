@@ -107,7 +107,11 @@ class Config:
     NODE_NAME: str = ""
     # Bearer token of the admin routes (POST /admin/reload). Empty: they do not exist (404).
     ADMIN_TOKEN: str = ""
+    # Drawings per live round (one interpreter call); a round's guesses go out before the next starts.
     MAX_BATCH: int = _setting(64, low=1)
+    # A connection gets at most one prediction per this many milliseconds (its newest state; the last is
+    # never dropped). 0: a prediction whenever the worker is free.
+    MIN_GUESS_INTERVAL_MS: float = _setting(0.0, low=0.0, most=1000.0)
     INTERPRETER_THREADS: int = _setting(1, low=1)
     # OS threads for PNG decoding and the classic path under eventlet (its tpool; eventlet's default
     # is 20). Each thread that decodes keeps its own malloc arena resident: ten POSTs in flight took

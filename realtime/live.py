@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,7 @@ class Session:
     see_bitmap: bool = False
     last_seq: int = -1
     received_at: float = 0.0  # perf_counter() when the message `last_seq` was accepted
+    predicted_at: float = -math.inf  # perf_counter() when its last prediction round took it
     cached: tuple[int, Outcome] | None = None  # (drawing version, outcome) of the last prediction
 
 
@@ -119,6 +121,7 @@ class LivePredictor:
         max_connections: int,
         max_batch: int,
         metrics: Metrics,
+        min_interval: float = 0.0,
         background: bool = True,
     ) -> None:
         self.server = server  # the python-socketio Server of this app
@@ -126,6 +129,7 @@ class LivePredictor:
         self.limits = limits
         self.max_connections = max_connections
         self.max_batch = max_batch
+        self.min_interval = min_interval  # seconds between two predictions of one connection
         self.metrics = metrics
         self.draining = False  # shutting down (SIGTERM): new connections are refused, readiness is 503
         self._background = background
@@ -183,9 +187,12 @@ class LivePredictor:
         with self.lock:
             jobs = []
             model = self.model  # the whole round uses one model, even if it is switched meanwhile
-            taken = list(itertools.islice(self._dirty.values(), self.max_batch))
+            now = time.perf_counter()
+            due = (s for s in self._dirty.values() if now - s.predicted_at >= self.min_interval)
+            taken = list(itertools.islice(due, self.max_batch))
             for session in taken:
                 del self._dirty[session.sid]
+                session.predicted_at = now
                 drawing = session.drawing
                 cached = session.cached
                 unchanged = cached is not None and (cached[0], cached[1].model) == (
@@ -267,10 +274,19 @@ class LivePredictor:
         self.metrics.predictions.inc()
         self.metrics.latency.observe(waited)
 
+    def _due_in(self) -> float | None:
+        """Return the seconds until the next paced session is due (None: no session is dirty)."""
+        with self.lock:
+            if not self._dirty:
+                return None
+            first = min(session.predicted_at for session in self._dirty.values())
+        return max(0.0, first + self.min_interval - time.perf_counter())
+
     def _run(self) -> None:
         """Worker loop: wait for dirty sessions, predict them, repeat; never dies on an error."""
+        timeout = None
         while True:
-            self._wake.wait()
+            self._wake.wait(timeout)
             self._wake.clear()
             self._resumed_at = time.perf_counter()
             try:
@@ -278,3 +294,4 @@ class LivePredictor:
                     self._pause()
             except Exception:
                 log.exception("live prediction round failed")
+            timeout = self._due_in()

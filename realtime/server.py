@@ -133,6 +133,7 @@ def create_app(
         config.limits,
         max_connections=config.MAX_CONNECTIONS,
         max_batch=config.MAX_BATCH,
+        min_interval=config.MIN_GUESS_INTERVAL_MS / 1000.0,
         metrics=metrics,
         background=live_worker,
     )
