@@ -56,10 +56,9 @@ class IncrementalRaster:
             self._right = max(self._right, float(points[:, 0].max()))
             self._bottom = max(self._bottom, float(points[:, 1].max()))
             self._settled = settled
-        last, last_count = preprocess.simplify(xy[last_start:], counts[settled:], frame)
-        shift = preprocess.centring(
-            max(self._right, float(last[:, 0].max())), max(self._bottom, float(last[:, 1].max()))
-        )
+        last = preprocess.simplify_stroke(xy[last_start:], frame)
+        right, bottom = last.max(axis=0).tolist()
+        shift = preprocess.centring(max(self._right, right), max(self._bottom, bottom))
         if self._canvas is None or shift != self._shift:
             self._canvas, self._shift, self._drawn = preprocess.blank_canvas(), shift, 0
         if self._drawn < len(self._counts):
@@ -67,5 +66,5 @@ class IncrementalRaster:
             preprocess.draw(self._canvas, self._points[start:], self._counts[self._drawn :], shift)
             self._drawn = len(self._counts)
         canvas = self._canvas.copy()
-        preprocess.draw(canvas, last, last_count, shift)
+        preprocess.draw(canvas, last, [len(last)], shift)
         return preprocess.downsample(canvas)
