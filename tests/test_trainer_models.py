@@ -9,11 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trainer.data import SplitSpec, load_dataset, split_indices
+from trainer.data import DataError, recorded_test_split
 from trainer.litert import load_interpreter, predict_tflite
+from trainer.quantize import verdict
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ("animals6", "everyday20")
+TRAINED = ("animals6", "everyday20")  # by `python -m trainer`, with their model.keras
+QUANTIZED = ("animals6-q8", "everyday20-q8")  # by `python -m trainer.quantize` from those
+MODELS = TRAINED + QUANTIZED
 
 
 def read_json(path: Path) -> Any:
@@ -37,32 +40,28 @@ def test_labels_match_the_output_size(name: str) -> None:
 
 
 def held_out(name: str) -> tuple[dict[str, Any], Any, np.ndarray, np.ndarray]:
-    """Re-create a shipped model's held-out test split and run its .tflite on it."""
+    """Re-create a shipped model's held-out test split (its source's, for a quantized one) and run it."""
     folder = REPO / "models" / name
     metrics = read_json(folder / "metrics.json")
-    data = metrics["data"]
-    bitmap_dir = REPO / data["bitmap_dir"]
-    if not bitmap_dir.is_dir():
-        pytest.skip(f"training data not present at {bitmap_dir}")
-    dataset = load_dataset(
-        metrics["classes"], bitmap_dir, [REPO / d for d in data["stroke_dirs"]], data["max_per_class"]
+    trained = (
+        read_json(REPO / "models" / metrics["source"] / "metrics.json") if "source" in metrics else metrics
     )
-    split = metrics["split"]
-    spec = SplitSpec(
-        seed=split["seed"],
-        val_fraction=split["val_fraction"],
-        test_fraction=split["test_fraction"],
-        min_val=split["min_val"],
-        min_test=split["min_test"],
-    )
-    _, _, test = split_indices(dataset.labels, dataset.groups, spec)
+    if not (REPO / trained["data"]["bitmap_dir"]).is_dir():
+        pytest.skip(f"training data not present at {REPO / trained['data']['bitmap_dir']}")
+    dataset, test = recorded_test_split(trained, REPO)
     probs = predict_tflite(folder / "model.tflite", dataset.images[test])
-    assert len(test) == metrics["test"]["all"]["n"]
+    assert len(test) == recorded(metrics)["n"]
     return metrics, dataset, test, probs
 
 
-def test_animals6_meets_its_targets() -> None:
-    metrics, dataset, test, probs = held_out("animals6")
+def recorded(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Return the held-out figures a model folder records for itself (over all test drawings)."""
+    return metrics["held_out"]["quantized"]["all"] if "held_out" in metrics else metrics["test"]["all"]
+
+
+@pytest.mark.parametrize("name", ["animals6", "animals6-q8"])
+def test_animals6_meets_its_targets(name: str) -> None:
+    metrics, dataset, test, probs = held_out(name)
     classes = dataset.classes
     predicted = probs.argmax(axis=1)
     labels, sources = dataset.labels[test], dataset.sources[test]
@@ -77,18 +76,30 @@ def test_animals6_meets_its_targets() -> None:
         assert mine.sum() >= 5
         recall = np.mean(predicted[mine] == labels[mine])
         assert recall >= 0.70, f"{name} recall {recall:.2f} on {mine.sum()} held-out drawings"
-    assert abs(np.mean(predicted == labels) - metrics["test"]["all"]["top1"]) < 2e-3
+    assert abs(np.mean(predicted == labels) - recorded(metrics)["top1"]) < 2e-3
 
 
-def test_everyday20_meets_its_target() -> None:
-    metrics, dataset, test, probs = held_out("everyday20")
+@pytest.mark.parametrize("name", ["everyday20", "everyday20-q8"])
+def test_everyday20_meets_its_target(name: str) -> None:
+    metrics, dataset, test, probs = held_out(name)
     labels = dataset.labels[test]
     top1 = np.mean(probs.argmax(axis=1) == labels)
     assert top1 >= 0.88, f"top-1 {top1:.4f}"
-    assert abs(top1 - metrics["test"]["all"]["top1"]) < 2e-3
+    assert abs(top1 - recorded(metrics)["top1"]) < 2e-3
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", QUANTIZED)
+def test_a_quantized_model_answers_as_its_float_source_does(name: str) -> None:
+    metrics, _, _, probs = held_out(name)
+    _, _, _, float_probs = held_out(metrics["source"])
+    agreement = np.mean(probs.argmax(axis=1) == float_probs.argmax(axis=1))
+    assert agreement >= 0.995 and agreement == pytest.approx(metrics["held_out"]["top1_agreement"], abs=1e-4)
+    assert np.max(np.abs(probs - float_probs)) < 0.1
+    size, source_size = (REPO / "models" / n / "model.tflite" for n in (name, metrics["source"]))
+    assert size.stat().st_size < source_size.stat().st_size / 3  # int8 weights: a quarter, plus the graph
+
+
+@pytest.mark.parametrize("name", TRAINED)
 def test_keras_source_loads_safely_and_agrees_with_tflite(name: str) -> None:
     import keras
 
@@ -98,3 +109,25 @@ def test_keras_source_loads_safely_and_agrees_with_tflite(name: str) -> None:
     images = np.random.default_rng(0).random((16, 28, 28), dtype=np.float32) ** 4  # sparse bright strokes
     expected = model.predict(images[..., None], verbose=0)
     assert np.max(np.abs(predict_tflite(folder / "model.tflite", images) - expected)) <= 1e-4
+
+
+def test_quantizing_refuses_a_model_that_answers_differently() -> None:
+    def figures(agreement: float, top1: float, top3: float) -> dict[str, Any]:
+        return {
+            "top1_agreement": agreement,
+            "float": {"all": {"top1": 0.91, "top3": 0.99}},
+            "quantized": {"all": {"top1": top1, "top3": top3}},
+        }
+
+    assert verdict(figures(0.997, 0.908, 0.99)) == []
+    assert verdict(figures(0.990, 0.91, 0.99)) == ["top-1 agreement 99.00% < 99.5%"]
+    assert len(verdict(figures(0.996, 0.90, 0.98))) == 2  # top-1 and top-3 each a point down
+
+
+def test_a_test_split_from_other_data_is_refused() -> None:
+    metrics = read_json(REPO / "models" / "animals6" / "metrics.json")
+    if not (REPO / metrics["data"]["bitmap_dir"]).is_dir():
+        pytest.skip("training data not present")
+    metrics["data"]["counts"]["cat"]["test"] += 1  # as if the data had changed since training
+    with pytest.raises(DataError, match=r"cat: 536 drawings, metrics\.json says 537"):
+        recorded_test_split(metrics, REPO)

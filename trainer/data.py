@@ -257,3 +257,26 @@ def split_indices(
         parts[0].append(members[where >= n_test + n_val])
     train, val, test = (np.sort(np.concatenate(p)) for p in parts)
     return train, val, test
+
+
+def recorded_test_split(metrics: dict[str, Any], root: Path) -> tuple[Dataset, np.ndarray]:
+    """Rebuild the held-out test split a model folder's metrics.json records: the dataset and its indices.
+
+    Paths in metrics.json are relative to the repository `root`. Raises DataError when the data differ
+    from the model's (the per-class test counts must match the recorded ones).
+    """
+    data = metrics["data"]
+    bitmap_dir = root / data["bitmap_dir"] if data["bitmap_dir"] else None
+    spec = SplitSpec(**{k: v for k, v in metrics["split"].items() if k in SplitSpec.__dataclass_fields__})
+    dataset = load_dataset(
+        metrics["classes"], bitmap_dir, [root / d for d in data["stroke_dirs"]], data["max_per_class"]
+    )
+    _, _, test = split_indices(dataset.labels, dataset.groups, spec, dataset.classes)
+    for k, name in enumerate(metrics["classes"]):
+        expected, found = data["counts"][name]["test"], int(np.sum(dataset.labels[test] == k))
+        if found != expected:
+            raise DataError(
+                f"the test split differs from the recorded one ({name}: {found} drawings, metrics.json says "
+                f"{expected}); is ../shared/quickdraw the same data?"
+            )
+    return dataset, test
