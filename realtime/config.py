@@ -72,7 +72,7 @@ class Config:
 
     HOST: str = "127.0.0.1"
     PORT: int = _setting(5000, low=1, most=65535)
-    MODEL: str = "animals6"
+    MODEL: str = "animals6-q8"
     ASYNC_MODE: str = "eventlet"
     CORS_ORIGINS: str | tuple[str, ...] | None = None
     SECRET_KEY: str = ""  # empty: a random key per process

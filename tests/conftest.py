@@ -19,7 +19,7 @@ from realtime.live import ranked
 from realtime.processes import ServerError, ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "models" / "animals6"
+MODEL = ROOT / "models" / "animals6-q8"  # the default model
 
 
 class FakeModel:

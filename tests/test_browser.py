@@ -25,7 +25,7 @@ from .quickdraw import drawings
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "models" / "animals6"
+MODEL = ROOT / "models" / "animals6-q8"  # the default model
 OUTPUT = ROOT / "test-output" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

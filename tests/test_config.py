@@ -18,7 +18,7 @@ def test_defaults_are_safe() -> None:
     assert (config.HOST, config.PORT, config.MODEL, config.ASYNC_MODE) == (
         "127.0.0.1",
         5000,
-        "animals6",
+        "animals6-q8",
         "eventlet",
     )
     assert config.CORS_ORIGINS is None  # same origin only
