@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import ramp
 from bench.drawers import FRAME_S, merged, replay
 from bench.profile import summary
 from tests.conftest import ROOT
@@ -112,3 +113,50 @@ def test_quick_benchmark_writes_the_figures(tmp_path: Path) -> None:
     assert reference["keras"] is None and reference["keras_skipped"]
     assert all({"target", "value", "limit", "met"} <= check.keys() for check in results["targets"])
     assert len(results["targets"]) == 10
+
+
+@pytest.mark.slow
+def test_quick_capacity_run_ramps_and_writes_the_figures(tmp_path: Path) -> None:
+    """`python -m bench --capacity --quick` ramps drawers against a real server, as the full run does."""
+    require_sample()
+    out = tmp_path / "capacity.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--capacity", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "drawers held by one server process" in done.stdout
+    results = json.loads(out.read_text())
+    for name in ("human", "together"):
+        runs = results[name]
+        assert [run["drawers"] for run in runs][:1] == [2]  # the ramp starts at the first step
+        for run in runs:
+            assert run["connect_failures"] == [] and run["uncovered"] == 0 and run["errors"] == {}
+            assert run["met"] == (
+                run["latency_ms"]["p99"] <= 50 and run["guesses_per_s_while_drawing"]["min"] >= 10
+            )
+    assert results["together"][0]["start_spread_s"] == 0.05
+    summary = results["summary"]
+    held = [run["drawers"] for run in results["human"] if run["met"]]
+    assert summary["drawers_held"] == max(held, default=0)
+    assert results["fast"]["speed"] == 10.0 and summary["fast"]["correct"] is True
+    assert summary["fast"]["server_cpu_ms_per_drawer_second"] > 0
+    assert summary["seed_style_guesses_per_core_second"] > 0 and summary["ours_vs_seed_style"] > 0
+
+
+def test_the_ramp_steps_up_until_a_miss_then_bisects() -> None:
+    """Steps until the first miss, then halves the gap between the last held and the first missed."""
+    tried: list[int] = []
+
+    def run(drawers: int) -> dict:
+        tried.append(drawers)
+        return {"drawers": drawers, "met": drawers <= 62}
+
+    runs = ramp.ramp(run, (25, 50, 75, 100), resolution=5)
+    assert tried == [25, 50, 75, 62, 68, 65]  # 75 missed; 62 held, 68 and 65 missed: 3 apart, done
+    assert ramp.best(runs)["drawers"] == 62
+    assert ramp.ramp(lambda n: {"drawers": n, "met": False}, (25, 50), 5)[0]["drawers"] == 25  # none held
