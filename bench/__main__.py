@@ -73,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, default=OUT / "results.json", help="where to write the figures")
     parser.add_argument(
+        "--send-interval-ms",
+        type=float,
+        default=None,
+        help="the drawers' least time between two point messages (default: the page's, 33; 0: every frame)",
+    )
+    parser.add_argument(
         "--capacity",
         action="store_true",
         help="instead: the most drawers one server process holds at p99 ≤ 50 ms (bench.capacity)",
@@ -177,6 +183,7 @@ def live(
     """Run one live scenario: `drawers` drawers at `speed` × human pace; py-spy the server if `sample`."""
     workers = args.workers or min(MAX_WORKERS, -(-drawers // DRAWERS_PER_WORKER))
     workers = min(workers, drawers)
+    interval = [] if args.send_interval_ms is None else ["--send-interval-ms", str(args.send_interval_ms)]
     print(f"live: {name}, {drawers} drawers at {speed:g}× for {args.duration:g} s ...", flush=True)
     specs = [
         (
@@ -187,6 +194,7 @@ def live(
                 "--speed", str(speed),
                 "--duration", str(args.duration),
                 "--seed", str(1000 * drawers + w),
+                *interval,
             ],
         )
         for w in range(workers)
@@ -268,7 +276,15 @@ def capacity_run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         }
 
         def at(drawers: int, **options: Any) -> dict[str, Any]:
-            return ramp.step(server.url, lambda: probe(server), drawers, args.duration, log, **options)
+            return ramp.step(
+                server.url,
+                lambda: probe(server),
+                drawers,
+                args.duration,
+                log,
+                send_interval_ms=args.send_interval_ms,
+                **options,
+            )
 
         print(f"capacity: human speed, {args.duration:g} s per step ...", flush=True)
         results["human"] = ramp.ramp(lambda n: at(n, name="human"), steps, resolution)

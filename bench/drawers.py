@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import math
 import random
 import time
 from collections import Counter, deque
@@ -25,7 +26,8 @@ from bench.live_client import LiveClient
 from bench.workers import hear, tell
 from tests.quickdraw import ANIMALS, drawings
 
-FRAME_S = 1 / 60  # the page sends at most one batch of points per animation frame
+FRAME_S = 1 / 60  # the page paints new points once per animation frame...
+SEND_INTERVAL_S = 0.033  # ...and sends them at most once per this long (static/sketch.js, SEND_INTERVAL_MS)
 PAGE_SIDE = 1000.0  # the page's logical canvas
 MIN_STEP = 0.5  # the page drops points closer than this to the previous one (both axes)
 LOOK_S = 1.0  # at human speed: time spent looking at the guess before clearing
@@ -68,26 +70,32 @@ def page_strokes(drawing: list[Any]) -> list[list[tuple[float, float, float]]]:
     return out
 
 
-def replay(drawing: list[Any], speed: float) -> tuple[list[Step], float]:
+def replay(
+    drawing: list[Any], speed: float, send_interval: float = SEND_INTERVAL_S
+) -> tuple[list[Step], float]:
     """Turn a raw drawing into the page's messages at `speed` × its recorded pace, and the cycle's length.
 
-    Points are sent at the end of the 60 Hz frame they fall in; `stroke_end` follows a stroke's last batch;
-    `clear` comes LOOK_S (scaled) after the last stroke, and the next drawing PAUSE_S (scaled) after that.
+    As the page does: a point is painted at the end of the 60 Hz frame it falls in, and the points painted
+    go out as one message once `send_interval` has passed since the last message (0: every frame); the
+    rest of a stroke goes at once when the pen lifts, with `stroke_end` after it. `clear` comes LOOK_S
+    (scaled) after the last stroke, and the next drawing PAUSE_S (scaled) after that.
     """
     steps: list[Step] = []
     at = 0.0
+    sent_at = -math.inf
     for stroke in page_strokes(drawing):
         batch: list[list[float]] = []
-        frame = None
+        due = painted = 0.0  # when the batch goes out; the end of the frame the last point fell in
         for x, y, t in stroke:
-            current = int(t / 1000.0 / speed / FRAME_S)
-            if batch and current != frame:
-                at = max(at, (frame + 1) * FRAME_S)
+            painted = (int(t / 1000.0 / speed / FRAME_S) + 1) * FRAME_S
+            if batch and painted > due:
+                at = sent_at = max(at, due)
                 steps.append(Step(at, "stroke_points", batch))
                 batch = []
-            frame = current
+            if not batch:
+                due = max(painted, sent_at + send_interval)
             batch.append([x, y])
-        at = max(at, (frame + 1) * FRAME_S)
+        at = sent_at = max(at, painted)  # the pen lifts: what is left goes at once
         steps.append(Step(at, "stroke_points", batch))
         steps.append(Step(at, "stroke_end"))
     steps.append(Step(at + LOOK_S / speed, "clear"))
@@ -261,7 +269,7 @@ async def work(args: argparse.Namespace) -> None:
     pool = [record["drawing"] for word in ANIMALS for record in drawings(word, "raw")]
     rng = random.Random(args.seed)
     rng.shuffle(pool)
-    scripts = [replay(drawing, args.speed) for drawing in pool]
+    scripts = [replay(drawing, args.speed, args.send_interval_ms / 1000.0) for drawing in pool]
     drawers = [Drawer(scripts, rng.randrange(len(scripts)), args.url) for _ in range(args.drawers)]
     # No pool limit: every drawer holds its own connection for the whole run.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -302,6 +310,12 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed: 1 = as drawn, 10 = ten times")
     parser.add_argument("--duration", type=float, required=True, help="seconds of drawing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--send-interval-ms",
+        type=float,
+        default=SEND_INTERVAL_S * 1000,
+        help=f"ms between two point messages at least (default {SEND_INTERVAL_S * 1000:g}; 0: every frame)",
+    )
     parser.add_argument(
         "--start-spread",
         type=float,

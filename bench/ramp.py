@@ -33,11 +33,13 @@ def step(
     name: str,
     speed: float = 1.0,
     start_spread: float | None = None,
+    send_interval_ms: float | None = None,
     seed: int = 7000,
 ) -> dict[str, Any]:
     """Run `drawers` drawers at `speed` against `url` for `duration` s; return the pooled figures."""
     generators = min(MAX_GENERATORS, -(-drawers // DRAWERS_PER_GENERATOR), drawers)
     spread = [] if start_spread is None else ["--start-spread", str(start_spread)]
+    spread += [] if send_interval_ms is None else ["--send-interval-ms", str(send_interval_ms)]
     specs = [
         (
             "bench.drawers",
@@ -57,6 +59,7 @@ def step(
     )
     figures = report.live_figures(name, speed, results, before, after)
     figures["start_spread_s"] = start_spread
+    figures["send_interval_ms"] = send_interval_ms
     figures["met"] = met(figures)
     print(
         f"  {drawers:>4} drawers: p99 {figures['latency_ms']['p99']} ms, slowest "

@@ -8,6 +8,10 @@ export const SIZE = 1000;
 const INK = "#1c2333";
 const LINE_WIDTH = 9; // logical units: about 4 px on a 450 px canvas
 const MIN_STEP = 0.5; // logical units: closer points add nothing but bytes
+// At most one batch of points per this many ms (about 30 a second), though painted every frame: pens report
+// about 30 points a second, so sending per 60 Hz frame would cost the server 40 % more messages and guesses
+// for guesses 8 ms fresher on average (bench/RESULTS.md, "Capacity").
+const SEND_INTERVAL_MS = 33;
 
 const PNG_DRAWING_SIDE = 448; // px: the drawing's long side in the submitted PNG
 const PNG_MARGIN = 32; // px of white around it
@@ -34,7 +38,8 @@ function traceStroke(ctx, stroke) {
 export class Sketch {
   /**
    * canvas: the <canvas> to draw on.
-   * onPoints(points): new points of the stroke being drawn, at most once per animation frame.
+   * onPoints(points): new points of the stroke being drawn, at most once per SEND_INTERVAL_MS (and at once
+   *   when the stroke ends).
    * onStrokeEnd(): the stroke being drawn is finished.
    * onChange(): the set of strokes changed (a stroke started, ended, was undone or cleared).
    */
@@ -48,9 +53,11 @@ export class Sketch {
     this.current = null; // the stroke being drawn, or null
     this.pointerId = null;
     this.rect = null; // the canvas's screen rectangle, cached for the stroke being drawn
-    this.pending = []; // points of the current stroke not yet drawn and sent
+    this.pending = []; // points of the current stroke not yet handed to onPoints
     this.drawn = 0; // how many points of the current stroke are painted
     this.frame = 0;
+    this.sentAt = -Infinity; // performance.now() of the last batch handed on
+    this.sendTimer = 0;
 
     canvas.addEventListener("pointerdown", (event) => this.#down(event));
     canvas.addEventListener("pointermove", (event) => this.#move(event));
@@ -192,6 +199,7 @@ export class Sketch {
     if (event.type === "pointerup") this.#add(this.#point(event));
     this.pointerId = null;
     this.#flush();
+    this.#send(true);
     this.strokes.push(this.current);
     this.current = null;
     this.onStrokeEnd();
@@ -210,16 +218,30 @@ export class Sketch {
     if (!this.frame) this.frame = requestAnimationFrame(() => this.#flush());
   }
 
-  /** Paint the points that arrived since the last frame and hand them on as one batch. */
+  /** Paint the points that arrived since the last frame, and hand them on if a batch is due. */
   #flush() {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
-    if (!this.current || this.pending.length === 0) return;
+    if (!this.current || this.drawn === this.current.length) return;
     const { ctx, canvas } = this;
     this.#style(ctx, canvas.width / SIZE, LINE_WIDTH);
     const from = Math.max(0, this.drawn - 1);
     traceStroke(ctx, this.current.slice(from));
     this.drawn = this.current.length;
+    this.#send(false);
+  }
+
+  /** Hand the points not yet sent to onPoints: now if `force` or due, else when SEND_INTERVAL_MS is up. */
+  #send(force) {
+    if (!this.current || this.pending.length === 0) return;
+    const wait = this.sentAt + SEND_INTERVAL_MS - performance.now();
+    if (!force && wait > 0) {
+      if (!this.sendTimer) this.sendTimer = setTimeout(() => this.#send(true), wait);
+      return;
+    }
+    clearTimeout(this.sendTimer);
+    this.sendTimer = 0;
+    this.sentAt = performance.now();
     const batch = this.pending;
     this.pending = [];
     this.onPoints(batch);

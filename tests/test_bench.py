@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 
 from bench import ramp
-from bench.drawers import FRAME_S, merged, replay
+from bench.drawers import FRAME_S, SEND_INTERVAL_S, merged, replay
 from bench.profile import summary
 from tests.conftest import ROOT
 from tests.quickdraw import drawings, require_sample
 
 
 def test_replay_batches_points_per_frame_at_the_given_speed() -> None:
-    """A raw drawing becomes a batch per 60 Hz frame, a stroke_end per stroke, a clear; 10× is 10× shorter."""
+    """Send interval 0: a batch per 60 Hz frame, a stroke_end per stroke, a clear; 10× is 10× shorter."""
     drawing = drawings("cat", "raw")[0]["drawing"]
-    steps, cycle = replay(drawing, 1.0)
-    fast, fast_cycle = replay(drawing, 10.0)
+    steps, cycle = replay(drawing, 1.0, send_interval=0.0)
+    fast, fast_cycle = replay(drawing, 10.0, send_interval=0.0)
     points = sum(len(s.points) for s in steps if s.event == "stroke_points")
     assert [s.event for s in steps].count("stroke_end") == len(drawing)
     assert steps[-1].event == "clear"
@@ -34,6 +34,19 @@ def test_replay_batches_points_per_frame_at_the_given_speed() -> None:
     assert len([s for s in fast if s.event == "stroke_points"]) < len(batches)
     assert abs(steps[-2].at - drawing[-1][2][-1] / 1000.0) <= 2 * FRAME_S
     assert abs(fast_cycle - cycle / 10.0) <= 2 * FRAME_S
+
+
+def test_replay_sends_at_most_one_batch_per_send_interval_as_the_page_does() -> None:
+    """The page's default: batches at least SEND_INTERVAL_S apart within a stroke, the pen-up's at once."""
+    for record in drawings("dog", "raw")[:5]:
+        per_frame, _ = replay(record["drawing"], 1.0, send_interval=0.0)
+        steps, _ = replay(record["drawing"], 1.0)
+        sent = [s for s in steps if s.event == "stroke_points"]
+        assert sum(len(s.points) for s in sent) == sum(len(s.points) for s in per_frame if s.points)
+        assert len(sent) < len([s for s in per_frame if s.event == "stroke_points"])
+        for a, b, after in zip(steps, steps[1:], steps[2:], strict=False):
+            if a.event == b.event == "stroke_points" and after.event != "stroke_end":
+                assert b.at - a.at >= SEND_INTERVAL_S - 1e-9
 
 
 def test_profile_summary_charges_samples_to_the_server_code_they_serve(tmp_path: Path) -> None:

@@ -408,7 +408,7 @@ def test_a_hot_reload_changes_the_hint_and_the_guesses_on_an_open_page(browser, 
 
 
 def test_points_are_batched_per_frame(live_page):
-    """Many pointer events within one animation frame reach the server as one stroke_points message."""
+    """Many pointer events within one animation frame reach the server in one stroke_points message."""
     page = live_page
     sent: list[dict] = []
 
@@ -444,6 +444,49 @@ def test_points_are_batched_per_frame(live_page):
     assert len(sent) <= 4  # ...in a handful of messages: the pointerdown's frame, the burst's, the pointerup
     assert max(len(m["points"]) for m in sent) >= moves - 1
     assert [m["seq"] for m in sent] == sorted(m["seq"] for m in sent)
+
+
+def test_a_steady_stroke_is_sent_about_thirty_times_a_second(live_page):
+    """A pen moving every frame for a second is painted every frame but sent about every 33 ms, all of it."""
+    page = live_page
+    sent: list[dict] = []
+
+    def on_frame(payload):
+        if isinstance(payload, str) and payload.startswith('42["stroke_points"'):
+            sent.append(json.loads(payload[2:])[1])
+
+    page.on("websocket", lambda ws: ws.on("framesent", on_frame))
+    page.reload()
+    page.wait_for_selector("#status[data-state=online]")
+    box = page.locator("#canvas").bounding_box()
+    x, y = box["x"] + 60, box["y"] + 60
+    page.evaluate("() => addEventListener('pointerdown', (e) => { window.pointerIdSeen = e.pointerId; })")
+    page.mouse.move(x, y)
+    page.mouse.down()
+    # One move per animation frame for about a second, as a pen reports them.
+    frames = page.evaluate(
+        """([x, y]) => new Promise((done) => {
+          const canvas = document.querySelector('#canvas');
+          const start = performance.now();
+          let i = 0;
+          const step = () => {
+            i += 1;
+            canvas.dispatchEvent(new PointerEvent('pointermove', {
+              pointerId: window.pointerIdSeen, isPrimary: true, pointerType: 'pen', bubbles: true,
+              clientX: x + i * 2, clientY: y + (i % 30) * 3,
+            }));
+            if (performance.now() - start < 1000) requestAnimationFrame(step); else done(i);
+          };
+          requestAnimationFrame(step);
+        })""",
+        [x, y],
+    )
+    page.mouse.up()
+    wait_caught_up(page)
+    assert frames >= 40  # headless Chromium animates at 60 frames a second: more frames than messages
+    assert sum(len(m["points"]) for m in sent) >= frames  # every sample arrives...
+    # ...in about one message per 33 ms (plus the pen-down's and the pen-up's), not one per frame.
+    assert len(sent) <= 2 + 1.1 * 1000 / 33
 
 
 def test_touch_and_pen_draw_without_scrolling(browser, server, output):
