@@ -181,8 +181,9 @@ class LivePredictor:
     def flush(self) -> int:
         """Predict the newest state of the `max_batch` longest-waiting dirty sessions and emit the results.
 
-        Returns how many were predicted (0: none was dirty). A round is one interpreter call: the first
-        drawings of a burst get their guesses without waiting for the whole burst to be rasterized.
+        Returns how many were predicted (0: none was dirty, or none is due yet under MIN_GUESS_INTERVAL_MS).
+        A round is one interpreter call: the first drawings of a burst get their guesses without waiting
+        for the whole burst to be rasterized.
         """
         with self.lock:
             jobs = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -14,7 +15,8 @@ from realtime import preprocess, wire
 from realtime.config import Config
 from realtime.drawing import Drawing
 from realtime.gate import RateLimiter, decode
-from realtime.live import predict_snapshots
+from realtime.live import LivePredictor, predict_snapshots
+from realtime.metrics import Metrics
 from realtime.preprocess import InputError
 from realtime.protocol import Ink, Limits, parse_strokes
 from realtime.transport import fast_unmask, is_engineio_frame
@@ -213,3 +215,46 @@ def test_new_limits_have_safe_defaults_and_caps() -> None:
     capped = Config.from_env({"MAX_IMAGE_SIDE": "100000", "RATE_BURST_BYTES": "10"})
     assert capped.MAX_IMAGE_SIDE == preprocess.MAX_IMAGE_SIDE
     assert capped.RATE_BURST_BYTES == capped.MAX_MESSAGE_BYTES
+
+
+class _Server:
+    """The little of a python-socketio server that LivePredictor uses, recording what it emits."""
+
+    def __init__(self) -> None:
+        self.eio = type("Eio", (), {"create_event": staticmethod(threading.Event)})()
+        self.sent: list[tuple[str, dict]] = []
+
+    def emit(self, event: str, payload: dict, to: str, ignore_queue: bool) -> None:
+        self.sent.append((to, payload))
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def test_pacing_predicts_a_connection_at_most_once_per_interval_and_never_drops_the_last() -> None:
+    class Uniform:
+        name, version, labels = "uniform", "uniform-0", ["a", "b"]
+
+        def predict(self, batch: np.ndarray) -> np.ndarray:
+            return np.full((len(batch), 2), 0.5, np.float32)
+
+    server = _Server()
+    live = LivePredictor(
+        server, Uniform(), LIMITS, max_connections=10, max_batch=2, metrics=Metrics(), background=False,
+        min_interval=0.2,
+    )  # fmt: skip
+    sessions = [live.open(sid, False) for sid in ("a", "b", "c")]
+    for seq, session in enumerate(sessions):
+        with live.lock:
+            session.drawing.add_points([[0.0, 0.0], [100.0, 50.0 + seq]])
+            live.accept(session, seq)
+    assert live.flush() == 2 and live.flush() == 1  # rounds of at most max_batch, oldest first
+    assert [to for to, _ in server.sent] == ["a", "b", "c"]
+    with live.lock:
+        sessions[0].drawing.add_points([[120.0, 80.0]])
+        live.accept(sessions[0], 5)
+    assert live.flush() == 0  # predicted less than 0.2 s ago: it waits...
+    assert 0.1 < live._due_in() <= 0.2
+    time.sleep(live._due_in())
+    assert live.flush() == 1  # ...and then gets its guess, for its newest state
+    assert server.sent[-1][0] == "a" and server.sent[-1][1]["seq"] == 5 and live._due_in() is None
