@@ -173,3 +173,22 @@ def test_the_ramp_steps_up_until_a_miss_then_bisects() -> None:
     assert tried == [25, 50, 75, 62, 68, 65]  # 75 missed; 62 held, 68 and 65 missed: 3 apart, done
     assert ramp.best(runs)["drawers"] == 62
     assert ramp.ramp(lambda n: {"drawers": n, "met": False}, (25, 50), 5)[0]["drawers"] == 25  # none held
+
+
+@pytest.mark.slow
+def test_cores_compares_one_process_with_two() -> None:
+    """`python -m bench.cores` runs both jobs in one and then two processes and prints the ratios."""
+    require_sample()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cores", "--seconds", "0.5", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == ["live", "python"]
+    ratios = [float(r.rstrip("×")) for r in lines[-1].split(": ")[1].replace(",", "").split()[1::2]]
+    assert len(ratios) == 2 and all(0 < r < 3 for r in ratios)  # two processes, at most twice the work
