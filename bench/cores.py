@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench.workers import ROOT
+from bench.workers import ROOT, hear, tell
 
 JOBS = ("live", "python")
 
@@ -72,10 +72,13 @@ def python_job() -> Callable[[], int]:
 
 
 def work(job: str, seconds: float) -> float:
-    """Run `job` for `seconds` (after a warm-up) and return its steps per second."""
+    """Set `job` up, say `ready`, wait for `go`, run it for `seconds`; return its steps per second."""
     step = live_job() if job == "live" else python_job()
     for _ in range(20):
         step()
+    tell({"ready": True})
+    if hear() != "go":
+        raise SystemExit("no go")
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         done += step()
@@ -83,11 +86,20 @@ def work(job: str, seconds: float) -> float:
 
 
 def together(job: str, processes: int, seconds: float) -> float:
-    """Run `job` in `processes` processes at once; return their steps per second, summed."""
+    """Run `job` in `processes` processes at once (timed together, once all are set up); sum their rates."""
     command = [sys.executable, "-m", "bench.cores", "--worker", job, "--seconds", str(seconds)]
     running = [
-        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(processes)
+        subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(processes)
     ]
+    for process in running:  # every one loaded and warm before any starts its clock
+        assert process.stdout is not None
+        if not process.stdout.readline():
+            raise RuntimeError(f"bench.cores worker exited with {process.wait(10)}")
+    for process in running:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
     rates = []
     for process in running:
         out, _ = process.communicate(timeout=seconds + 120)

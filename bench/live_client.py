@@ -39,8 +39,13 @@ class LiveClient:
 
     async def connect(self, session: aiohttp.ClientSession, timeout: float) -> None:
         """Open the WebSocket, join the namespace `/` and start reading; raise if refused."""
+        # Only the close handshake is bounded: a drawer may hear nothing for longer than any receive timeout
+        # (before `go`, while waiting for `bye`), and the server's pings must still be answered.
         self.ws = await session.ws_connect(
-            self.url, autoping=False, max_msg_size=MAX_MESSAGE_BYTES, timeout=aiohttp.ClientWSTimeout(timeout)
+            self.url,
+            autoping=False,
+            max_msg_size=MAX_MESSAGE_BYTES,
+            timeout=aiohttp.ClientWSTimeout(ws_close=timeout),
         )
         opened = await asyncio.wait_for(self.ws.receive(), timeout)
         if opened.type != aiohttp.WSMsgType.TEXT or not opened.data.startswith(OPEN):
@@ -83,7 +88,9 @@ class LiveClient:
         """Handle one Engine.IO packet; False when the server closed the connection."""
         assert self.ws is not None
         if data.startswith(MESSAGE + EVENT):
-            name, *args = json.loads(data[2:])
+            name, *args = json.loads(
+                data[2:].lstrip("0123456789")
+            )  # an ack id, if any, goes before the array
             self.on_event(name, args[0] if args else None)
         elif data == PING:
             await self.ws.send_str(PONG)

@@ -116,6 +116,7 @@ class Drawing:
         self._open = False
         self._image = None
         self._ink = Ink()
+        self._tail = None
         self._raster = IncrementalRaster()
         self.points = 0
         self._changed()

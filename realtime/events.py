@@ -139,7 +139,7 @@ class LiveEvents(socketio.Namespace):
         if self.live.get(sid) is not None:
             self.error(sid, "unknown_event", f"unknown event {str(event)[:64]!r}")
 
-    def _points(self, payload: dict[str, Any]) -> np.ndarray:
+    def _points(self, payload: dict[str, Any]) -> list[list[float]]:
         """Parse `stroke_points.points`."""
         return parse_points(payload.get("points"), self.limits)
 

@@ -85,8 +85,6 @@ class Ink:
 
     def plus(self, points: Sequence[Sequence[float]], joined_to: Sequence[float] | None = None) -> Ink:
         """Return the ink with `points` added, joined by a segment to `joined_to` if given."""
-        if isinstance(points, np.ndarray):
-            points = points.tolist()
         length, left, top, right, bottom = self.length, self.left, self.top, self.right, self.bottom
         px, py = points[0] if joined_to is None else joined_to
         for x, y in points:

@@ -26,6 +26,7 @@ from trainer.data import DataError, recorded_test_split
 from trainer.evaluate import evaluate_split
 from trainer.litert import LATENCY_SETUP, predict_tflite, single_image_latency_us
 
+REPO = Path(__file__).resolve().parents[1]  # paths in a model's metrics.json are relative to it
 MIN_AGREEMENT = 0.995  # share of held-out drawings where the quantized model's top-1 is the float model's
 MAX_ACCURACY_DROP = 0.005  # top-1 and top-3 accuracy on the held-out split, as a fraction
 METHOD = "dynamic-range (int8 weights, float32 activations, input and output)"
@@ -58,7 +59,7 @@ def compare(
     return {
         "float": evaluate_split(float_probs, labels, sources, classes),
         "quantized": evaluate_split(quantized_probs, labels, sources, classes),
-        "top1_agreement": round(agreement, 4),
+        "top1_agreement": agreement,  # not rounded: the verdict compares it with MIN_AGREEMENT
         "disagreements": int(np.sum(np.argmax(float_probs, 1) != np.argmax(quantized_probs, 1))),
         "max_abs_probability_difference": round(float(np.max(np.abs(float_probs - quantized_probs))), 4),
     }
@@ -126,15 +127,21 @@ def card(metrics: dict[str, Any]) -> str:
 
 def quantize(source: Path, out: Path) -> dict[str, Any]:
     """Quantize `source` into `out`; raise QuantizeError (writing nothing) if the result does not hold up."""
-    metrics_path = source / "metrics.json"
-    if not (source / "model.keras").is_file() or not metrics_path.is_file():
-        raise QuantizeError(f"{source} needs model.keras and metrics.json (a folder written by the trainer)")
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    needed = [source / name for name in ("model.keras", "model.tflite", "metrics.json")]
+    if not all(path.is_file() for path in needed):
+        raise QuantizeError(f"{source} needs model.keras, model.tflite and metrics.json (a trainer's folder)")
+    if out.resolve() == source.resolve():
+        raise QuantizeError("--out must be another folder: the float model stays where it is")
+    metrics = json.loads((source / "metrics.json").read_text(encoding="utf-8"))
     print(f"rebuilding the held-out test split of {source.name} ...", file=sys.stderr, flush=True)
     try:
-        dataset, test = recorded_test_split(metrics, source.resolve().parents[1])
+        dataset, test = recorded_test_split(metrics, REPO)
     except DataError as exc:
         raise QuantizeError(str(exc)) from exc
+    except (KeyError, TypeError) as exc:
+        raise QuantizeError(
+            f"{source / 'metrics.json'} does not record the data and split ({exc!r})"
+        ) from exc
     images, labels, sources = dataset.images[test], dataset.labels[test], dataset.sources[test]
     print(f"converting {source / 'model.keras'} ...", file=sys.stderr, flush=True)
     tflite = convert_dynamic_range(source / "model.keras")
@@ -148,7 +155,7 @@ def quantize(source: Path, out: Path) -> dict[str, Any]:
     problems = verdict(figures)
     if problems:
         raise QuantizeError(f"the quantized model does not hold up: {'; '.join(problems)}")
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".quantize-") as scratch:
         staged = Path(scratch)
         (staged / "model.tflite").write_bytes(tflite)
@@ -173,6 +180,7 @@ def quantize(source: Path, out: Path) -> dict[str, Any]:
         (staged / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         (staged / "README.md").write_text(card(result), encoding="utf-8")
         write_check(staged)
+        out.mkdir(exist_ok=True)  # only now: a failure above leaves no folder behind
         for item in staged.iterdir():
             shutil.move(item, out / item.name)
     return result
