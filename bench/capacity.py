@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import ramp
-from bench.report import ratio
+from bench import ramp, report
 
 STEPS = (25, 50, 75, 100, 125, 150, 175, 200, 250, 300)
 QUICK_STEPS = (2, 4)
@@ -36,8 +35,8 @@ def summary(
 ) -> dict[str, Any]:
     """Pool the runs into the figures the issue asks for."""
     best, best_together = ramp.best(human), ramp.best(together)
-    ours = ratio(1000.0, best["server_cpu_ms_per_prediction"]) if best else None
-    seed = ratio(1000.0, classic["server_cpu_ms_per_request"])
+    ours = report.ratio(1000.0, best["server_cpu_ms_per_prediction"]) if best else None
+    seed = report.ratio(1000.0, classic["server_cpu_ms_per_request"])
     return {
         "target": {"p99_ms": ramp.P99_MS, "min_guesses_per_s": ramp.MIN_GUESSES},
         "drawers_held": best["drawers"] if best else 0,
@@ -73,8 +72,7 @@ def _row(figures: dict[str, Any]) -> dict[str, Any]:
 def _correct(fast: dict[str, Any]) -> bool:
     """Tell whether the 10× run stayed correct: clean, every update covered, every drawer guessed at."""
     slowest = fast["guesses_per_s_while_drawing"]["min"]
-    clean = not fast["errors"] and not fast["connect_failures"] and not fast["uncovered"]
-    return clean and slowest is not None and slowest > 0
+    return report.clean(fast) and slowest is not None and slowest > 0
 
 
 def table(results: dict[str, Any]) -> str:

@@ -74,8 +74,13 @@ def met(figures: dict[str, Any]) -> bool:
     """Tell whether a step met the quality target."""
     p99 = figures["latency_ms"]["p99"]
     slowest = figures["guesses_per_s_while_drawing"]["min"]
-    clean = not figures["errors"] and not figures["connect_failures"] and not figures["uncovered"]
-    return clean and p99 is not None and p99 <= P99_MS and slowest is not None and slowest >= MIN_GUESSES
+    return (
+        report.clean(figures)
+        and p99 is not None
+        and p99 <= P99_MS
+        and slowest is not None
+        and slowest >= MIN_GUESSES
+    )
 
 
 def ramp(run: Callable[[int], dict[str, Any]], steps: Sequence[int], resolution: int) -> list[dict[str, Any]]:

@@ -112,7 +112,7 @@ def classic_figures(
     }
 
 
-def _clean(row: dict[str, Any]) -> bool:
+def clean(row: dict[str, Any]) -> bool:
     """Tell whether a live run went without errors, failed connections or updates left uncovered."""
     return not row["errors"] and not row["connect_failures"] and row["uncovered"] == 0
 
@@ -150,7 +150,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             t.get("guesses_per_s_while_drawing", {}).get("min"),
             TARGET_GUESSES_PER_S,
             at_least=True,
-            clean=bool(t) and _clean(t),
+            clean=bool(t) and clean(t),
         ),
         _check(
             f"p99 update → covering prediction ≤ {TARGET_P99_MS:g} ms ({at})",
@@ -158,7 +158,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             t.get("latency_ms", {}).get("p99"),
             TARGET_P99_MS,
             at_least=False,
-            clean=bool(t) and _clean(t),
+            clean=bool(t) and clean(t),
         ),
         _check(
             f"≥ {TARGET_UPDATES_PER_S:,.0f} updates/s absorbed with no errors ({sat})",
@@ -166,7 +166,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             s.get("updates_per_s"),
             TARGET_UPDATES_PER_S,
             at_least=True,
-            clean=bool(s) and _clean(s),
+            clean=bool(s) and clean(s),
         ),
         _check(
             f"every client keeps receiving fresh predictions ({sat}): each drawer ≥ {TARGET_GUESSES_PER_S:g} "
@@ -175,7 +175,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             s.get("guesses_per_s_while_drawing", {}).get("min"),
             TARGET_GUESSES_PER_S,
             at_least=True,
-            clean=bool(s) and _clean(s),
+            clean=bool(s) and clean(s),
         ),
         _check(
             f"server CPU ≤ {TARGET_CPU_MS:g} ms per prediction ({at})",

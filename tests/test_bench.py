@@ -17,6 +17,20 @@ from tests.conftest import ROOT
 from tests.quickdraw import drawings, require_sample
 
 
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m module args` in the repository; fail the test, with its output, unless it succeeds."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
 def test_replay_batches_points_per_frame_at_the_given_speed() -> None:
     """Send interval 0: a batch per 60 Hz frame, a stroke_end per stroke, a clear; 10× is 10× shorter."""
     drawing = drawings("cat", "raw")[0]["drawing"]
@@ -85,15 +99,7 @@ def test_quick_benchmark_writes_the_figures(tmp_path: Path) -> None:
     """`python -m bench --quick` measures every path against a real server and writes the JSON."""
     require_sample()  # the simulated drawers replay real drawings
     out = tmp_path / "results.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_module("bench", "--quick", "--json", str(out))
     assert "targets" in done.stdout
     results = json.loads(out.read_text())
     assert {"machine", "server", "startup", "live", "classic", "reference", "targets"} <= results.keys()
@@ -133,15 +139,7 @@ def test_quick_capacity_run_ramps_and_writes_the_figures(tmp_path: Path) -> None
     """`python -m bench --capacity --quick` ramps drawers against a real server, as the full run does."""
     require_sample()
     out = tmp_path / "capacity.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--capacity", "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_module("bench", "--capacity", "--quick", "--json", str(out))
     assert "drawers held by one server process" in done.stdout
     results = json.loads(out.read_text())
     for name in ("human", "together"):
@@ -179,15 +177,7 @@ def test_the_ramp_steps_up_until_a_miss_then_bisects() -> None:
 def test_cores_compares_one_process_with_two() -> None:
     """`python -m bench.cores` runs both jobs in one and then two processes and prints the ratios."""
     require_sample()
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.cores", "--seconds", "0.5", "--rounds", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_module("bench.cores", "--seconds", "0.5", "--rounds", "1")
     lines = done.stdout.strip().splitlines()
     assert [line.split(":")[0] for line in lines[:-1]] == ["live", "python"]
     ratios = [float(r.rstrip("×")) for r in lines[-1].split(": ")[1].replace(",", "").split()[1::2]]

@@ -407,9 +407,12 @@ def test_a_hot_reload_changes_the_hint_and_the_guesses_on_an_open_page(browser, 
         srv.stop()
 
 
-def test_points_are_batched_per_frame(live_page):
-    """Many pointer events within one animation frame reach the server in one stroke_points message."""
-    page = live_page
+def pen_down_watching_points(page, inset: float) -> tuple[list[dict], float, float]:
+    """Reload the page, recording each `stroke_points` it sends; press the mouse `inset` px into the canvas.
+
+    Returns the list the messages' payloads go into and where the pen is; the page keeps the pointer's id in
+    `window.pointerIdSeen`, for synthetic moves of the same pointer.
+    """
     sent: list[dict] = []
 
     def on_frame(payload):
@@ -420,10 +423,18 @@ def test_points_are_batched_per_frame(live_page):
     page.reload()  # so that the socket opens after the listener above
     page.wait_for_selector("#status[data-state=online]")
     box = page.locator("#canvas").bounding_box()
-    x, y, moves = box["x"] + 100, box["y"] + 100, 120
+    x, y = box["x"] + inset, box["y"] + inset
     page.evaluate("() => addEventListener('pointerdown', (e) => { window.pointerIdSeen = e.pointerId; })")
     page.mouse.move(x, y)
     page.mouse.down()
+    return sent, x, y
+
+
+def test_points_are_batched_per_frame(live_page):
+    """Many pointer events within one animation frame reach the server in one stroke_points message."""
+    page = live_page
+    sent, x, y = pen_down_watching_points(page, 100)
+    moves = 120
     # A fast pen reports many samples per frame; dispatch them all within one task, hence one frame.
     page.evaluate(
         """([x, y, n]) => {
@@ -449,20 +460,7 @@ def test_points_are_batched_per_frame(live_page):
 def test_a_steady_stroke_is_sent_about_thirty_times_a_second(live_page):
     """A pen moving every frame for a second is painted every frame but sent about every 33 ms, all of it."""
     page = live_page
-    sent: list[dict] = []
-
-    def on_frame(payload):
-        if isinstance(payload, str) and payload.startswith('42["stroke_points"'):
-            sent.append(json.loads(payload[2:])[1])
-
-    page.on("websocket", lambda ws: ws.on("framesent", on_frame))
-    page.reload()
-    page.wait_for_selector("#status[data-state=online]")
-    box = page.locator("#canvas").bounding_box()
-    x, y = box["x"] + 60, box["y"] + 60
-    page.evaluate("() => addEventListener('pointerdown', (e) => { window.pointerIdSeen = e.pointerId; })")
-    page.mouse.move(x, y)
-    page.mouse.down()
+    sent, x, y = pen_down_watching_points(page, 60)
     # One move per animation frame for about a second, as a pen reports them.
     frames = page.evaluate(
         """([x, y]) => new Promise((done) => {
