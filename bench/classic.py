@@ -2,7 +2,7 @@
 
 The benchmark runs this as its own process (`python -m bench.classic --url URL --concurrency C --duration D`):
 C threads, each with its own keep-alive HTTP session, post real drawings drawn as the page's Submit button
-draws them (the drawing's long side 448 px, a 32 px margin, an 8 px brush) one after another.
+draws them (the drawing's long side 224 px, a 16 px margin, a 4 px brush) one after another.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import requests
 from bench.workers import hear, tell
 from tests.quickdraw import ANIMALS, canvas_png_data_url, drawings, raw_points
 
-PNG_SIDE = 448 + 2 * 32  # the page's submitted PNG: drawing side plus margins
-PNG_MARGIN = 32
-PNG_BRUSH = 8
+PNG_SIDE = 224 + 2 * 16  # the page's submitted PNG (static/sketch.js): drawing side plus margins
+PNG_MARGIN = 16
+PNG_BRUSH = 4
 DRAWINGS_PER_CLASS = 4
 MAX_REQUESTS = 100_000
 

@@ -1,4 +1,4 @@
-"""Benchmark the rasterizer: strokes → 28×28 and PNG data URL → 28×28, in microseconds per drawing.
+"""Benchmark the rasterizer: strokes → 28×28, in microseconds per drawing (images: `python -m bench.images`).
 
 Run: `.venv/bin/python -m bench.rasterize` (from the repo root). Prints a table; `--json PATH` also writes it.
 The strokes case takes (N, 2) arrays, as the server holds a drawing; the `lists` case adds the conversion
@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 
 from realtime import preprocess
-from tests.quickdraw import canvas_png_data_url
 
 RAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw" / "strokes" / "raw"
 
@@ -60,11 +59,9 @@ def main() -> None:
     cv2.setNumThreads(1)
     drawing = reference_drawing()
     arrays = [np.array(stroke) for stroke in drawing]  # how the server holds strokes (parsed on arrival)
-    url = canvas_png_data_url(drawing, brush=8)
     results = {
         "strokes_20x500_to_28x28": per_call_us(lambda: preprocess.rasterize_strokes(arrays)),
         "strokes_20x500_lists_to_28x28": per_call_us(lambda: preprocess.rasterize_strokes(drawing)),
-        "png_400px_data_url_to_28x28": per_call_us(lambda: preprocess.data_url_to_bitmap(url), number=50),
     }
     print(f"{'case':32s} {'median µs':>10s} {'best µs':>10s}")
     for name, r in results.items():

@@ -18,7 +18,7 @@ import numpy as np
 from bench.classic import page_png_urls
 from bench.drawers import replay
 from bench.rasterize import per_call_us, reference_drawing
-from realtime import preprocess
+from realtime import images, preprocess
 from realtime.config import MODELS_DIR
 from realtime.recognizer import Recognizer
 from tests.quickdraw import ANIMALS, drawings
@@ -93,7 +93,7 @@ def litert_and_rasterizer(quick: bool) -> dict[str, Any]:
             ).items()
         },
         "rasterize_20x500_us": per_call_us(lambda: preprocess.rasterize_strokes(big), number=100 // scale),
-        "png_page_data_url_to_28x28_us": per_call_us(lambda: preprocess.data_url_to_bitmap(url), number=20),
+        "png_page_data_url_to_28x28_us": per_call_us(lambda: images.data_url_to_bitmap(url), number=20),
         "real_drawings": len(strokes),
         "points_per_real_drawing_mean": sum(len(p) for s in strokes for p in s) / len(strokes),
     }

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from realtime import preprocess
+from realtime import images, preprocess
 from realtime.protocol import Limits
 from realtime.ratelimit import Network
 
@@ -78,7 +78,7 @@ class Config:
     SECRET_KEY: str = ""  # empty: a random key per process
     LOG_LEVEL: str = "INFO"
     MAX_MESSAGE_BYTES: int = _setting(DEFAULT_MAX_MESSAGE_BYTES, low=1024)
-    MAX_IMAGE_BYTES: int = _setting(DEFAULT_MAX_IMAGE_BYTES, low=1024, high=preprocess.MAX_PNG_BYTES)
+    MAX_IMAGE_BYTES: int = _setting(DEFAULT_MAX_IMAGE_BYTES, low=1024, high=images.MAX_IMAGE_BYTES)
     MAX_IMAGE_SIDE: int = _setting(DEFAULT_MAX_IMAGE_SIDE, low=64, high=preprocess.MAX_IMAGE_SIDE)
     MAX_POINTS: int = _setting(preprocess.MAX_POINTS, low=1, high=preprocess.MAX_POINTS)
     MAX_STROKES: int = _setting(preprocess.MAX_STROKES, low=1, high=preprocess.MAX_STROKES)

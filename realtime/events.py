@@ -19,7 +19,7 @@ import numpy as np
 import socketio
 from socketio.exceptions import ConnectionRefusedError
 
-from realtime import preprocess
+from realtime import images
 from realtime.drawing import Drawing
 from realtime.live import LivePredictor
 from realtime.preprocess import InputError
@@ -153,7 +153,7 @@ class LiveEvents(socketio.Namespace):
             # Decoding takes milliseconds: off the event loop. This connection's next messages wait
             # (its handlers run in order), other connections do not.
             return self.run_blocking(
-                preprocess.data_url_to_bitmap,
+                images.data_url_to_bitmap,
                 payload.get("image"),
                 self.limits.max_image_bytes,
                 self.limits.max_image_side,

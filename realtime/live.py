@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from realtime import preprocess
+from realtime import images
 from realtime.drawing import Drawing, Snapshot, render
 from realtime.metrics import Metrics
 from realtime.protocol import Limits
@@ -269,7 +269,7 @@ class LivePredictor:
             "ms": round(waited * 1000.0, 2),
         }
         if session.see_bitmap and outcome.bitmap is not None:
-            payload["bitmap"] = preprocess.bitmap_to_png_data_url(outcome.bitmap)
+            payload["bitmap"] = images.bitmap_to_png_data_url(outcome.bitmap)
         # The session's connection is this process's own: no detour through the message queue.
         self.server.emit("prediction", payload, to=session.sid, ignore_queue=True)
         self.metrics.predictions.inc()

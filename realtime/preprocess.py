@@ -11,17 +11,14 @@ line diameter of 16, padded by 16 + 8 on every side (304 units in all) and scale
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import os
-import struct
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-# OpenCV reads this once, at import: refuse giant images before any pixel buffer is allocated.
+# OpenCV reads this once, at import: refuse giant images (realtime.images) before any pixel buffer exists.
 MAX_IMAGE_SIDE = 4096
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_SIDE * MAX_IMAGE_SIDE))
 import cv2  # noqa: E402
@@ -48,15 +45,11 @@ MAX_POINTS = 20_000  # per drawing, all strokes together
 # quadratic, so this bounds the work. People draw about 1,000 units (2,200 at most in the sample data).
 MAX_INK = 10_000
 MAX_COORDINATE = 1_000_000.0  # canvas pixels, either sign: raw Quick, Draw! data has negative ones
-MAX_PNG_BYTES = 4 * 1024 * 1024  # decoded PNG bytes
-MAX_DATA_URL_CHARS = 4 * ((MAX_PNG_BYTES + 2) // 3) + 64
 
 _STROKE_TYPES = (list, tuple, np.ndarray)  # what a stroke may arrive as
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The ufuncs' own reductions: `array.min()` and friends add a Python-level wrapper per call, which counts
 # on arrays of a few hundred points.
 _min, _max, _sum = np.minimum.reduce, np.maximum.reduce, np.add.reduce
-_DATA_URL_PREFIX = "data:image/png;base64,"
 
 
 class InputError(ValueError):
@@ -347,122 +340,3 @@ def downsample(canvas: np.ndarray) -> np.ndarray:
     """Average a supersampled canvas down to the float32 28×28 in [0, 1] the model takes."""
     small = cv2.resize(canvas, (SIDE, SIDE), interpolation=cv2.INTER_AREA)  # a box filter: 6 divides 168
     return np.multiply(small, np.float32(1.0 / 255.0), dtype=np.float32)
-
-
-# --- images ----------------------------------------------------------------------------------------
-
-
-def decode_png_data_url(
-    url: Any, max_bytes: int = MAX_PNG_BYTES, max_side: int = MAX_IMAGE_SIDE
-) -> np.ndarray:
-    """Decode a PNG data URL safely into a uint8 ink image (H, W): 255 is ink, 0 is paper.
-
-    The byte size and the header's width and height are checked before any pixel is decoded; sides are
-    capped at `max_side` (at most MAX_IMAGE_SIDE: placing a 4096² image takes seconds).
-    """
-    max_side = min(max_side, MAX_IMAGE_SIDE)
-    if not isinstance(url, str):
-        raise InputError("bad_data_url", "the image must be a data URL string")
-    if not url.startswith(_DATA_URL_PREFIX):
-        raise InputError("bad_data_url", "the image must be a data:image/png;base64 URL")
-    if len(url) > 4 * ((max_bytes + 2) // 3) + len(_DATA_URL_PREFIX):
-        raise InputError("image_too_large", f"the PNG is over {max_bytes} bytes")
-    try:
-        data = base64.b64decode(url[len(_DATA_URL_PREFIX) :], validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InputError("bad_data_url", "the data URL is not valid base64") from exc
-    width, height = png_size(data)
-    if width > max_side or height > max_side:
-        raise InputError("image_too_large", f"the image is {width}×{height}; at most {max_side}×{max_side}")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise InputError("not_png", "the PNG could not be decoded")
-    return _ink(image)
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """Read (width, height) from a PNG's IHDR header, refusing anything that is not a PNG."""
-    if len(data) < 33 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        raise InputError("not_png", "the image is not a PNG")
-    width, height = struct.unpack(">II", data[16:24])
-    if width == 0 or height == 0:
-        raise InputError("not_png", "the PNG has no pixels")
-    return width, height
-
-
-def _ink(image: np.ndarray) -> np.ndarray:
-    """Extract ink from a decoded image: alpha on a transparent canvas, darkness on an opaque one."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise InputError("not_png", "unsupported PNG sample format")
-    if image.ndim == 2:
-        return 255 - image
-    channels = image.shape[2]
-    if channels == 4 and image[:, :, 3].min() < 255:
-        return np.ascontiguousarray(image[:, :, 3])
-    if channels == 2 and image[:, :, 1].min() < 255:
-        return np.ascontiguousarray(image[:, :, 1])
-    gray = image[:, :, 0] if channels <= 2 else cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2GRAY)
-    return 255 - gray
-
-
-def image_to_bitmap(ink: np.ndarray) -> np.ndarray:
-    """Place an ink image (255 = ink) in the dataset's geometry and line width: float32 28×28 in [0, 1]."""
-    if ink.ndim != 2 or ink.dtype != np.uint8:
-        raise InputError("bad_image", "the ink image must be a 2-D uint8 array")
-    mask = (ink >= 128).astype(np.uint8)  # half coverage: where an anti-aliased edge really lies
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        raise InputError("empty_drawing", "the image has no ink")
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    crop = np.pad(mask[y0:y1, x0:x1], 1)
-    inside = cv2.distanceTransform(crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    outside = cv2.distanceTransform(1 - crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    # Distance of each pixel centre from the ink's edge, half a pixel from the border pixels' centres.
-    edge = np.where(crop > 0, inside - 0.5, 0.5 - outside)
-    brush = _brush_width(inside)
-    extent = max(x1 - x0, y1 - y0) - brush  # the centre lines' extent: the ink less the brush
-    if extent <= 1.0:
-        raise InputError("too_small", "the drawing is a single dot: draw a line")
-    scale = 255.0 / extent  # image pixels -> 256-box units
-    # Redraw each stroke at the dataset's diameter: keep what lies within 8 units of the centre line.
-    depth = brush / 2.0 - (LINE_DIAMETER / 2.0) / scale
-    alpha = np.clip(edge - depth + 0.5, 0.0, 1.0).astype(np.float32)
-    # Map crop pixels to the output, centring the centre lines' box in the 256 box as the dataset does.
-    # Crop pixel j's centre lies at j + 0.5 and the ink's edge at 1 (the padding), so the centre lines
-    # start at 1 + brush / 2; a grid pixel q's centre lies at q + 0.5 (OpenCV's convention).
-    centre = np.array([x1 - x0, y1 - y0]) - brush
-    origin = (BOX - centre * scale) / 2.0 + PADDING + LINE_DIAMETER / 2.0 - (1.0 + brush / 2.0 - 0.5) * scale
-    # Shrinking: draw on a grid `fine` times finer with bilinear sampling, then area-average down.
-    fine = max(1, math.ceil(CANVAS / (SIDE * scale)))
-    step = scale * SIDE / CANVAS * fine  # grid pixels per crop pixel
-    shift = origin * SIDE / CANVAS * fine - 0.5
-    matrix = np.float32([[step, 0, shift[0]], [0, step, shift[1]]])
-    grid = cv2.warpAffine(alpha, matrix, (SIDE * fine, SIDE * fine), flags=cv2.INTER_LINEAR)
-    out = cv2.resize(grid, (SIDE, SIDE), interpolation=cv2.INTER_AREA) if fine > 1 else grid
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
-
-
-def _brush_width(inside: np.ndarray) -> float:
-    """Estimate the brush diameter in pixels from the ink's distance transform (its ridge values)."""
-    ridge = (inside >= cv2.dilate(inside, np.ones((3, 3), np.uint8))) & (inside > 0)
-    values = inside[ridge]
-    # A ridge pixel's distance to the nearest paper pixel's centre is half the width plus half a pixel.
-    return float(2.0 * np.median(values) - 1.0) if len(values) else 1.0
-
-
-def data_url_to_bitmap(
-    url: Any, max_bytes: int = MAX_PNG_BYTES, max_side: int = MAX_IMAGE_SIDE
-) -> np.ndarray:
-    """Decode a canvas PNG data URL and place it in the dataset's geometry: float32 28×28 in [0, 1]."""
-    return image_to_bitmap(decode_png_data_url(url, max_bytes, max_side))
-
-
-def bitmap_to_png_data_url(bitmap: np.ndarray) -> str:
-    """Encode a (28, 28) bitmap in [0, 1] as a PNG data URL, for showing what the model saw."""
-    pixels = np.clip(np.asarray(bitmap, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    ok, png = cv2.imencode(".png", pixels)
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 2-D array
-        raise InputError("bad_image", "could not encode the bitmap")
-    return _DATA_URL_PREFIX + base64.b64encode(png.tobytes()).decode("ascii")

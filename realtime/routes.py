@@ -12,7 +12,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge, TooManyRequests
 
-from realtime import preprocess
+from realtime import images, preprocess
 from realtime.live import Model, ranked
 from realtime.metrics import CONTENT_TYPE
 from realtime.preprocess import InputError
@@ -72,7 +72,7 @@ def predict_page() -> str | tuple[str, int]:
         bitmap, probabilities = state.run_blocking(
             _classify,
             model,
-            preprocess.data_url_to_bitmap,
+            images.data_url_to_bitmap,
             request.form.get("url"),
             state.config.MAX_IMAGE_BYTES,
             state.config.MAX_IMAGE_SIDE,
@@ -82,7 +82,7 @@ def predict_page() -> str | tuple[str, int]:
     return render_template(
         "results.html",
         top=ranked(model.labels, probabilities),
-        bitmap=preprocess.bitmap_to_png_data_url(bitmap),
+        bitmap=images.bitmap_to_png_data_url(bitmap),
         model=model.version,
         labels=model.labels,
     )
@@ -104,7 +104,7 @@ def predict_api() -> Response | tuple[Response, int]:
             )
         else:
             make_bitmap, args = (
-                preprocess.data_url_to_bitmap,
+                images.data_url_to_bitmap,
                 (data["image"], state.config.MAX_IMAGE_BYTES, state.config.MAX_IMAGE_SIDE),
             )
         _, probabilities = state.run_blocking(_classify, model, make_bitmap, *args)

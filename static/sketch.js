@@ -13,9 +13,11 @@ const MIN_STEP = 0.5; // logical units: closer points add nothing but bytes
 // for guesses 8 ms fresher on average (bench/RESULTS.md, "Capacity").
 const SEND_INTERVAL_MS = 33;
 
-const PNG_DRAWING_SIDE = 448; // px: the drawing's long side in the submitted PNG
-const PNG_MARGIN = 32; // px of white around it
-const PNG_BRUSH = 8; // px: moderate; the server redraws lines at the dataset's width anyway
+// The submitted PNG is small: decoding is most of the server's work on it, and the server redraws lines at
+// the dataset's width anyway (a 256 px PNG matches Google's bitmaps as closely as a 512 px one).
+const PNG_DRAWING_SIDE = 224; // px: the drawing's long side in the submitted PNG
+const PNG_MARGIN = 16; // px of white around it
+const PNG_BRUSH = 4; // px
 
 /** Round a coordinate to 0.1 logical units: plenty of precision, fewer bytes on the wire. */
 function round(value) {
@@ -128,7 +130,7 @@ export class Sketch {
     if (this.current) traceStroke(ctx, this.current);
   }
 
-  /** The drawing as a PNG data URL: black ink on white, fitted into at most 512 × 512 px. */
+  /** The drawing as a PNG data URL: black ink on white, fitted into at most 256 × 256 px. */
   toPngDataUrl() {
     let [left, top, right, bottom] = [Infinity, Infinity, -Infinity, -Infinity];
     for (const stroke of this.strokes) {

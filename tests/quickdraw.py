@@ -74,29 +74,44 @@ def raw_points(drawing: list) -> list[list[list[float]]]:
     return [[[float(x), float(y)] for x, y in zip(stroke[0], stroke[1], strict=True)] for stroke in drawing]
 
 
-def canvas_png_data_url(
-    strokes: list, brush: float, transparent: bool = False, side: int = 400, margin: int = 30
-) -> str:
-    """Draw strokes as a browser canvas would (round, anti-aliased brush) and return the PNG data URL."""
-    import base64
+def canvas_image(
+    strokes: list,
+    brush: float,
+    side: int = 400,
+    margin: int = 30,
+    paper: tuple[int, ...] = (255, 255, 255),
+    ink: tuple[int, ...] = (0, 0, 0),
+    dtype: type = np.uint8,
+) -> np.ndarray:
+    """Draw strokes as a browser canvas would (round, anti-aliased brush): (side, side[, channels]).
 
+    `paper` and `ink` have one value per channel (1: grey, 3: BGR, 4: BGRA), in the range of `dtype`.
+    """
     import cv2
 
     arrays = [np.asarray(s, np.float64)[:, :2] for s in strokes]
     points = np.concatenate(arrays)
     low = points.min(axis=0)
     scale = (side - 2 * margin) / float((points.max(axis=0) - low).max())
-    if transparent:
-        image = np.zeros((side, side, 4), np.uint8)
-        ink = (40, 40, 40, 255)
-    else:
-        image = np.full((side, side, 3), 255, np.uint8)
-        ink = (0, 0, 0)
+    image = np.empty((side, side, len(paper)), dtype)
+    image[:] = paper
     for stroke in arrays:
         line = np.round(((stroke - low) * scale + margin) * 16).astype(np.int32)
         if len(line) == 1:
             line = np.repeat(line, 2, axis=0)
         cv2.polylines(image, [line], False, ink, int(brush), cv2.LINE_AA, 4)
-    ok, png = cv2.imencode(".png", image)
+    return image[:, :, 0] if len(paper) == 1 else image
+
+
+def canvas_png_data_url(
+    strokes: list, brush: float, transparent: bool = False, side: int = 400, margin: int = 30
+) -> str:
+    """Draw strokes as the page does (black on white, or dark grey on transparent): a PNG data URL."""
+    import base64
+
+    import cv2
+
+    colours = {"paper": (0, 0, 0, 0), "ink": (40, 40, 40, 255)} if transparent else {}
+    ok, png = cv2.imencode(".png", canvas_image(strokes, brush, side, margin, **colours))
     assert ok
     return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from realtime import create_app, preprocess
+from realtime import create_app, images, preprocess
 from realtime.concurrency import call_directly, call_in_tpool
 from realtime.config import Config
 
@@ -69,7 +69,7 @@ def test_limits_cannot_exceed_what_the_rasterizer_accepts() -> None:
     )
     assert config.MAX_POINTS == preprocess.MAX_POINTS
     assert config.MAX_STROKES == preprocess.MAX_STROKES
-    assert config.MAX_IMAGE_BYTES == preprocess.MAX_PNG_BYTES
+    assert config.MAX_IMAGE_BYTES == images.MAX_IMAGE_BYTES
 
 
 @pytest.mark.parametrize(

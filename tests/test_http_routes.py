@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from realtime import create_app, preprocess
+from realtime import create_app, images
 from realtime.config import Config
 from tests.images import data_url, png_bomb
 from tests.quickdraw import canvas_png_data_url, drawings, raw_points
@@ -71,11 +71,11 @@ def test_form_post_shows_the_results_page(client: FlaskClient, model: Any) -> No
     response = client.post("/predict", data={"url": url})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    bitmap = preprocess.data_url_to_bitmap(url)
+    bitmap = images.data_url_to_bitmap(url)
     expected = model.top_of_bitmap(bitmap, None)
     assert result_label(html) == expected[0]["label"]
     assert re.findall(r'<li data-label="([^"]+)"', html) == [guess["label"] for guess in expected]
-    assert preprocess.bitmap_to_png_data_url(bitmap) in html  # what the model saw
+    assert images.bitmap_to_png_data_url(bitmap) in html  # what the model saw
     assert "Content-Security-Policy" in response.headers
 
 
@@ -83,14 +83,14 @@ def test_form_post_shows_the_results_page(client: FlaskClient, model: Any) -> No
     ("form", "status", "words"),
     [
         ({}, 400, "data URL"),
-        ({"url": "hello"}, 400, "data:image/png"),
+        ({"url": "hello"}, 400, "data:image/png, jpeg or webp"),
         ({"url": "data:image/png;base64,%%%"}, 400, "base64"),
-        ({"url": data_url(np.zeros((20, 20, 3), np.uint8), ".jpg")}, 400, "not a PNG"),
+        ({"url": data_url(np.zeros((20, 20, 3), np.uint8), ".bmp")}, 400, "not a PNG, JPEG or WebP"),
         ({"url": data_url(np.full((50, 50, 3), 255, np.uint8))}, 400, "no ink"),
         ({"url": png_bomb()}, 413, "60000×60000"),
         ({"url": "data:image/png;base64," + "A" * 720_000}, 413, "over"),
     ],
-    ids=["missing", "not-a-data-url", "bad-base64", "jpeg", "blank", "png-bomb", "over-image-cap"],
+    ids=["missing", "not-a-data-url", "bad-base64", "bmp", "blank", "png-bomb", "over-image-cap"],
 )
 def test_form_post_refuses_bad_input_with_an_error_page(
     client: FlaskClient, form: dict[str, str], status: int, words: str
@@ -140,7 +140,7 @@ def test_api_predicts_an_image(client: FlaskClient, model: Any) -> None:
     url = circle_png()
     response = client.post("/api/predict", json={"image": url})
     assert response.status_code == 200
-    assert response.json["top"] == model.top_of_bitmap(preprocess.data_url_to_bitmap(url), None)
+    assert response.json["top"] == model.top_of_bitmap(images.data_url_to_bitmap(url), None)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime import preprocess
+from realtime import images, preprocess
 from realtime.recognizer import Recognizer
 
 from .quickdraw import PAIRED, canvas_png_data_url, drawings, paired, raw_points
@@ -69,5 +69,5 @@ def test_canvas_pngs_get_the_strokes_answer(model: Recognizer, transparent: bool
     from_strokes = top1(model, [preprocess.rasterize_quickdraw(p.raw) for p in items])
     for brush in (4, 8, 16):
         urls = [canvas_png_data_url(raw_points(p.raw), brush, transparent) for p in items]
-        from_canvas = top1(model, [preprocess.data_url_to_bitmap(url) for url in urls])
+        from_canvas = top1(model, [images.data_url_to_bitmap(url) for url in urls])
         assert np.mean(from_canvas == from_strokes) >= 0.9, f"brush {brush}"

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
 import math
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -16,7 +13,8 @@ from hypothesis import strategies as st
 from realtime import preprocess
 from realtime.preprocess import InputError
 
-from .quickdraw import canvas_png_data_url, paired, raw_points
+from .images import assert_bitmap_or_typed_error
+from .quickdraw import paired, raw_points
 
 
 def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -112,27 +110,6 @@ def test_a_dot_is_drawn_round() -> None:
     assert dot.max() > 0.5  # the single-point stroke below the line's middle left ink
 
 
-@pytest.mark.parametrize("brush", [4, 8, 16])
-@pytest.mark.parametrize("transparent", [False, True], ids=["white", "transparent"])
-def test_canvas_png_matches_googles_bitmaps(brush: int, transparent: bool) -> None:
-    diffs = [
-        mean_abs(
-            preprocess.data_url_to_bitmap(canvas_png_data_url(raw_points(p.raw), brush, transparent)),
-            p.bitmap,
-        )
-        for p in paired()
-    ]
-    assert np.mean(diffs) <= 0.03, f"mean {np.mean(diffs):.4f}"
-
-
-def test_bitmap_round_trips_through_png_data_url() -> None:
-    bitmap = preprocess.rasterize_quickdraw(paired()[0].raw)
-    url = preprocess.bitmap_to_png_data_url(bitmap)
-    assert url.startswith("data:image/png;base64,")
-    back = preprocess.decode_png_data_url(url)  # ink is white on an opaque black image: inverted back
-    np.testing.assert_allclose((255 - back) / 255.0, bitmap, atol=1 / 255)
-
-
 # --- bad input -------------------------------------------------------------------------------------
 
 
@@ -172,53 +149,6 @@ def test_bad_quickdraw_strokes_raise_typed_errors(drawing: object) -> None:
         preprocess.rasterize_quickdraw(drawing)
 
 
-def png_with_header(width: int, height: int) -> bytes:
-    """A tiny PNG whose header declares width×height (a 'PNG bomb' when large)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    body = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-    idat = zlib.compress(b"\x00" * 1000)
-    body += struct.pack(">I", len(idat)) + b"IDAT" + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
-    return (
-        b"\x89PNG\r\n\x1a\n" + body + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
-    )
-
-
-def data_url(data: bytes) -> str:
-    """Wrap bytes in a PNG data URL."""
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-@pytest.mark.parametrize(
-    ("url", "code"),
-    [
-        (42, "bad_data_url"),
-        ("data:image/jpeg;base64,AAAA", "bad_data_url"),
-        ("data:image/png;base64,***", "bad_data_url"),
-        (data_url(b"\x89PNG\r\n"), "not_png"),  # a truncated PNG signature
-        (data_url(b"GIF89a" + b"\x00" * 40), "not_png"),
-        (data_url(png_with_header(60_000, 60_000)), "image_too_large"),
-        (data_url(png_with_header(4097, 10)), "image_too_large"),
-        (data_url(png_with_header(0, 10)), "not_png"),
-        (data_url(png_with_header(100, 100)[:60]), "not_png"),  # header fine, pixels missing
-        ("data:image/png;base64," + "A" * (preprocess.MAX_DATA_URL_CHARS + 4), "image_too_large"),
-    ],
-)
-def test_bad_images_raise_typed_errors(url: object, code: str) -> None:
-    with pytest.raises(InputError) as error:
-        preprocess.data_url_to_bitmap(url)
-    assert error.value.code == code
-
-
-def test_blank_canvas_is_an_empty_drawing() -> None:
-    blank = canvas_png_data_url([[[0, 0], [1, 1]]], brush=1)
-    white = preprocess.bitmap_to_png_data_url(np.ones((28, 28), np.float32))  # all white: no dark ink
-    with pytest.raises(InputError) as error:
-        preprocess.data_url_to_bitmap(white)
-    assert error.value.code == "empty_drawing"
-    assert preprocess.data_url_to_bitmap(blank).shape == (28, 28)
-
-
 # --- properties --------------------------------------------------------------------------------------
 
 numbers = st.one_of(
@@ -236,37 +166,8 @@ plausible = st.lists(
 )
 
 
-def assert_bitmap_or_typed_error(fn, value) -> None:
-    """`fn(value)` returns a valid 28×28 bitmap or raises InputError, nothing else."""
-    try:
-        bitmap = fn(value)
-    except InputError as error:
-        assert error.code and error.message
-        return
-    assert bitmap.shape == (28, 28) and bitmap.dtype == np.float32
-    assert np.isfinite(bitmap).all() and bitmap.min() >= 0.0 and bitmap.max() <= 1.0
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(plausible, st.lists(junk, max_size=5), junk))
 def test_any_strokes_give_a_bitmap_or_a_typed_error(strokes: object) -> None:
     assert_bitmap_or_typed_error(preprocess.rasterize_strokes, strokes)
     assert_bitmap_or_typed_error(preprocess.rasterize_quickdraw, strokes)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=300), st.booleans())
-def test_any_bytes_give_a_bitmap_or_a_typed_error(data: bytes, with_signature: bool) -> None:
-    if with_signature:
-        data = b"\x89PNG\r\n\x1a\n" + data
-    assert_bitmap_or_typed_error(preprocess.data_url_to_bitmap, data_url(data))
-
-
-def test_a_lower_side_cap_is_checked_before_decoding() -> None:
-    url = data_url(png_with_header(2000, 10))  # pixels missing: only the header check can answer
-    with pytest.raises(InputError) as error:
-        preprocess.data_url_to_bitmap(url, max_side=1024)
-    assert error.value.code == "image_too_large"
-    with pytest.raises(InputError) as error:
-        preprocess.data_url_to_bitmap(url, max_side=10_000)  # 2000 is within the cap: decoding fails
-    assert error.value.code == "not_png"

@@ -199,14 +199,15 @@ def test_a_chunked_body_under_the_cap_is_read_whole(server: ServerProcess, route
         ("/api/predict", raw(b'{"strokes": [[[1e400, 2], [1, 3]]]}', JSON), 400, "bad_points"),
         ("/api/predict", {"json": {"image": png_bomb()}}, 413, "image_too_large"),
         ("/api/predict", {"json": {"image": png_bomb(1025, 10)}}, 413, "image_too_large"),
-        ("/api/predict", {"json": {"image": data_url(TINY, ".bmp")}}, 400, "not_png"),
-        ("/api/predict", {"json": {"image": PREFIX + "iVBORw0KGgoAAAANSUhEUgAA"}}, 400, "not_png"),
+        ("/api/predict", {"json": {"image": data_url(TINY, ".bmp")}}, 400, "not_image"),
+        ("/api/predict", {"json": {"image": PREFIX + "iVBORw0KGgoAAAANSUhEUgAA"}}, 400, "not_image"),
+        ("/api/predict", {"json": {"image": data_url(TINY, ".jpg", "image/jpeg")}}, 400, "empty_drawing"),
         ("/predict", {"data": {"nothing": "here"}}, 400, None),
         ("/predict", raw(b"url=%ZZ%00\xff", FORM), 400, None),
         ("/predict", raw(b"--x\r\nbroken", {"Content-Type": "multipart/form-data; boundary=y"}), 400, None),
         ("/predict", {"data": {"url": png_bomb()}}, 413, None),
-        ("/predict", {"data": {"url": data_url(TINY, ".jpg")}}, 400, None),
-        ("/predict", {"data": {"url": data_url(TINY, ".webp", "image/webp")}}, 400, None),
+        ("/predict", {"data": {"url": data_url(TINY, ".bmp")}}, 400, None),
+        ("/predict", {"data": {"url": data_url(TINY, ".webp", "image/webp")}}, 400, None),  # blank
     ],
 )
 def test_malformed_bodies_get_400_and_images_over_the_limits_413(

@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from flask_socketio import SocketIOTestClient
 
-from realtime import create_app, preprocess, socketio
+from realtime import create_app, images, preprocess, socketio
 from realtime.config import Config
 from realtime.drawing import Drawing
 from realtime.events import LiveEvents
@@ -271,7 +271,7 @@ def test_snapshot_predicts_the_image(
     client.emit("snapshot", {"seq": 1, "image": url})
     flush(app)
     [prediction] = received(client, "prediction")
-    assert prediction["top"] == model.top_of_bitmap(preprocess.data_url_to_bitmap(url))
+    assert prediction["top"] == model.top_of_bitmap(images.data_url_to_bitmap(url))
     # Strokes after a snapshot start a new drawing; undo after them leaves nothing.
     client.emit("stroke_points", {"seq": 2, "points": H_LINE[0]})
     client.emit("undo", {"seq": 3})
@@ -295,7 +295,7 @@ def test_see_bitmap_adds_the_models_input_to_predictions(app: Flask) -> None:
     flush(app)
     [prediction] = received(client, "prediction")
     expected = preprocess.rasterize_strokes([np.asarray(CIRCLE[0], float)])
-    assert prediction["bitmap"] == preprocess.bitmap_to_png_data_url(expected)
+    assert prediction["bitmap"] == images.bitmap_to_png_data_url(expected)
     client.emit("options", {"see_bitmap": False})
     client.emit("stroke_end", {"seq": 99})
     flush(app)
@@ -371,10 +371,11 @@ BAD_MESSAGES = [
     ("sync", ({"seq": 5, "strokes": [[list(range(10_001)), list(range(10_001))]] * 2},), "too_many_points"),
     ("snapshot", ({"seq": 5},), "bad_data_url"),
     ("snapshot", ({"seq": 5, "image": 42},), "bad_data_url"),
-    ("snapshot", ({"seq": 5, "image": "data:image/jpeg;base64,AAAA"},), "bad_data_url"),
+    ("snapshot", ({"seq": 5, "image": "data:image/gif;base64,AAAA"},), "bad_data_url"),
     ("snapshot", ({"seq": 5, "image": "data:image/png;base64,@@@@"},), "bad_data_url"),
-    ("snapshot", ({"seq": 5, "image": "data:image/png;base64,iVBORw0KGgo="},), "not_png"),
-    ("snapshot", ({"seq": 5, "image": data_url(np.zeros((20, 20, 3), np.uint8), ".jpg")},), "not_png"),
+    ("snapshot", ({"seq": 5, "image": "data:image/png;base64,iVBORw0KGgo="},), "not_image"),
+    ("snapshot", ({"seq": 5, "image": data_url(np.zeros((20, 20, 3), np.uint8), ".bmp")},), "not_image"),
+    ("snapshot", ({"seq": 5, "image": "data:image/jpeg;base64,AAAA"},), "not_image"),
     ("snapshot", ({"seq": 5, "image": png_bomb()},), "image_too_large"),
     ("snapshot", ({"seq": 5, "image": "data:image/png;base64," + "A" * 800_000},), "image_too_large"),
     ("options", ({"see_bitmap": "yes"},), "bad_payload"),
