@@ -21,7 +21,7 @@ from socketio.exceptions import ConnectionRefusedError
 
 from realtime import images
 from realtime.drawing import Drawing
-from realtime.live import LivePredictor
+from realtime.live import LivePredictor, classes
 from realtime.preprocess import InputError
 from realtime.protocol import (
     PROTOCOL_VERSION,
@@ -89,7 +89,7 @@ class LiveEvents(socketio.Namespace):
         model = self.live.model
         ready = {
             "protocol": PROTOCOL_VERSION,
-            "labels": model.labels,
+            "labels": classes(model),
             "model": model.version,
             "limits": self.limits.advertised(),
             "node": self.node,

@@ -44,21 +44,44 @@ class Model(Protocol):
     name: str
     labels: list[str]
     version: str
+    other: int | None  # the output that means "none of my classes", never a guess (None: the model has none)
+    sure_threshold: float  # the model is sure when its top output is a class at this probability or above
 
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
 
-def ranked(labels: list[str], probabilities: np.ndarray, k: int | None = None) -> list[dict[str, Any]]:
-    """Return `[{label, p}, ...]` from most to least likely (the first `k` only, if given)."""
-    order = np.argsort(-probabilities, kind="stable")[:k]
+def ranked(
+    labels: list[str], probabilities: np.ndarray, k: int | None = None, skip: int | None = None
+) -> list[dict[str, Any]]:
+    """Return `[{label, p}, ...]` from most to least likely (the first `k` only, if given), less `skip`."""
+    order = [int(i) for i in np.argsort(-probabilities, kind="stable") if i != skip][:k]
     return [{"label": labels[i], "p": round(float(probabilities[i]), 4)} for i in order]
+
+
+def classes(model: Model) -> list[str]:
+    """Return the labels a model can guess: all its outputs but "something else"."""
+    return [label for i, label in enumerate(model.labels) if i != model.other]
+
+
+def is_sure(model: Model, probabilities: np.ndarray) -> bool:
+    """Tell whether the model is sure: its top output is one of its classes, at its threshold or above."""
+    top = int(np.argmax(probabilities))
+    return top != model.other and float(probabilities[top]) >= model.sure_threshold
+
+
+def guesses(
+    model: Model, probabilities: np.ndarray, k: int | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """Return what a person is told: the model's classes, most likely first, and whether it is sure."""
+    return ranked(model.labels, probabilities, k, model.other), is_sure(model, probabilities)
 
 
 @dataclass
 class Outcome:
-    """What one prediction found: the top guesses and the bitmap the model saw (both empty if blank)."""
+    """What one prediction found: the top guesses, whether the model is sure, the bitmap it saw (if any)."""
 
     top: list[dict[str, Any]]
+    sure: bool
     bitmap: np.ndarray | None
     model: str  # the version of the model that found it
 
@@ -99,13 +122,13 @@ def predict_snapshots(
         bitmaps.append(render(snapshot))
         pause()
     drawn = [i for i, bitmap in enumerate(bitmaps) if bitmap is not None]
-    outcomes = [Outcome([], None, model.version) for _ in snapshots]
+    outcomes = [Outcome([], False, None, model.version) for _ in snapshots]
     for start in range(0, len(drawn), max_batch):
         chunk = drawn[start : start + max_batch]
         probabilities = model.predict(np.stack([bitmaps[i] for i in chunk]))
         pause()
         for i, row in zip(chunk, probabilities, strict=True):
-            outcomes[i] = Outcome(ranked(model.labels, row, TOP_K), bitmaps[i], model.version)
+            outcomes[i] = Outcome(*guesses(model, row, TOP_K), bitmaps[i], model.version)
     return outcomes
 
 
@@ -265,6 +288,7 @@ class LivePredictor:
         payload: dict[str, Any] = {
             "seq": seq,
             "top": outcome.top,
+            "sure": outcome.sure,
             "model": outcome.model,
             "ms": round(waited * 1000.0, 2),
         }

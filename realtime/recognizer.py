@@ -17,11 +17,31 @@ from realtime.config import MODELS_DIR
 SIDE = 28
 CHECK_FILE = "check.json"  # a drawing and what this model answers for it (written by python -m trainer.check)
 CHECK_TOLERANCE = 0.01  # probabilities may differ this much between runtimes and machines
+# How sure the model is, written by the trainer: its "something else" output and its threshold. A folder
+# without it (an older model) has no such output and is sure at DEFAULT_SURE_THRESHOLD.
+CALIBRATION_FILE = "calibration.json"
+DEFAULT_SURE_THRESHOLD = 0.5
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class ModelError(RuntimeError):
     """The configured model is missing, outside the models folder, or malformed."""
+
+
+def _read_calibration(path: Path, labels: list[str]) -> tuple[int | None, float]:
+    """Read a model folder's calibration file: its "something else" output and its sure threshold."""
+    if not path.is_file():
+        return None, DEFAULT_SURE_THRESHOLD
+    try:
+        calibration = json.loads(path.read_text(encoding="utf-8"))
+        other, threshold = calibration["other_label"], calibration["sure_threshold"]
+        if other is not None and other not in labels:
+            raise ValueError(f"other_label {other!r} is not one of labels.json's classes")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1:
+            raise ValueError("sure_threshold must be a number between 0 and 1")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path} is malformed: {exc}") from exc
+    return (None if other is None else labels.index(other)), float(threshold)
 
 
 class Recognizer:
@@ -41,6 +61,7 @@ class Recognizer:
         self.name = model_dir.name
         self.folder = model_dir
         self.labels: list[str] = labels
+        self.other, self.sure_threshold = _read_calibration(model_dir / CALIBRATION_FILE, labels)
         self.version = f"{self.name}-{hashlib.sha256(content).hexdigest()[:12]}"
         self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
         self._input = self._interpreter.get_input_details()[0]["index"]

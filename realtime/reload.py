@@ -17,7 +17,7 @@ from typing import Any
 
 from redis import Redis, RedisError
 
-from realtime.live import LivePredictor
+from realtime.live import LivePredictor, classes
 from realtime.recognizer import ModelError, Recognizer
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class ModelSwitcher:
     def switch(self, model: Recognizer) -> None:
         """Serve `model` in this process, tell its clients, predict their drawings again."""
         again = self.live.switch(model)
-        self.live.server.emit("model", {"model": model.version, "labels": model.labels}, ignore_queue=True)
+        self.live.server.emit("model", {"model": model.version, "labels": classes(model)}, ignore_queue=True)
         log.info("now serving %s; predicting %d drawings again", model.version, again)
 
     def _load_verified(self, name: str) -> Recognizer:

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge, TooManyRequests
 
 from realtime import images, preprocess
-from realtime.live import Model, ranked
+from realtime.live import Model, classes, guesses
 from realtime.metrics import CONTENT_TYPE
 from realtime.preprocess import InputError
 from realtime.protocol import http_status, parse_strokes
@@ -60,12 +60,12 @@ def _error_page(status: int, message: str) -> tuple[str, int]:
 def index() -> str:
     """Show the drawing page."""
     model = _state().model
-    return render_template("index.html", labels=model.labels, model=model.version)
+    return render_template("index.html", labels=classes(model), model=model.version)
 
 
 @bp.post("/predict")
 def predict_page() -> str | tuple[str, int]:
-    """Classify the canvas PNG data URL in form field `url` and show the results page."""
+    """Classify the canvas image data URL in form field `url` and show the results page."""
     state = _state()
     model = state.model  # one model for the whole request, even if a reload switches it meanwhile
     try:
@@ -79,18 +79,20 @@ def predict_page() -> str | tuple[str, int]:
         )
     except InputError as exc:
         return _error_page(http_status(exc), exc.message)
+    top, sure = guesses(model, probabilities)
     return render_template(
         "results.html",
-        top=ranked(model.labels, probabilities),
+        top=top,
+        sure=sure,
         bitmap=images.bitmap_to_png_data_url(bitmap),
         model=model.version,
-        labels=model.labels,
+        labels=classes(model),
     )
 
 
 @bp.post("/api/predict")
 def predict_api() -> Response | tuple[Response, int]:
-    """Classify JSON `{strokes}` (Quick, Draw! form) or `{image}` (PNG data URL); answer `{top, model}`."""
+    """Classify JSON `{strokes}` (Quick, Draw! form) or `{image}` (data URL); answer `{top, sure, model}`."""
     state = _state()
     model = state.model  # one model for the whole request, even if a reload switches it meanwhile
     data = request.get_json(silent=True)
@@ -110,7 +112,8 @@ def predict_api() -> Response | tuple[Response, int]:
         _, probabilities = state.run_blocking(_classify, model, make_bitmap, *args)
     except InputError as exc:
         return jsonify(code=exc.code, message=exc.message), http_status(exc)
-    return jsonify(top=ranked(model.labels, probabilities), model=model.version)
+    top, sure = guesses(model, probabilities)
+    return jsonify(top=top, sure=sure, model=model.version)
 
 
 @bp.get("/healthz")
@@ -121,7 +124,7 @@ def healthz() -> Response:
         status="ok",
         model=state.model.name,
         version=state.model.version,
-        labels=state.model.labels,
+        labels=classes(state.model),
         uptime_s=round(time.monotonic() - state.started, 3),
         node=state.config.NODE_NAME,
         connections=len(state.live),
@@ -151,7 +154,7 @@ def reload_model() -> tuple[Response, int]:
     except ReloadUnavailable as exc:
         return jsonify(code="redis_unreachable", message=str(exc)), 503
     processes = "this" if state.switcher.redis is None else "all"
-    return jsonify(model=model.version, labels=model.labels, processes=processes), 200
+    return jsonify(model=model.version, labels=classes(model), processes=processes), 200
 
 
 @bp.get("/readyz")

@@ -23,7 +23,7 @@ from realtime.concurrency import blocking_caller, size_tpool
 from realtime.config import Config
 from realtime.events import LiveEvents
 from realtime.gate import Gate
-from realtime.live import LivePredictor, Model
+from realtime.live import LivePredictor, Model, classes
 from realtime.metrics import Metrics
 from realtime.ratelimit import AddressLimiter
 from realtime.recognizer import Recognizer
@@ -161,7 +161,7 @@ def create_app(
         "node %s: model %s (%d classes), async mode %s, %s",
         config.NODE_NAME,
         model.version,
-        len(model.labels),
+        len(classes(model)),
         socketio.async_mode,
         f"message queue {redacted(config.REDIS_URL)}" if config.REDIS_URL else "no message queue",
     )

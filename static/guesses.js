@@ -1,7 +1,6 @@
 // What the page says back: the top guess in words, the top three with probability bars, the class hint
 // and the 28×28 image the model saw.
 
-const SURE = 0.5; // below this probability the top guess is "Not sure yet…"
 const SHOWN = 3;
 
 /** "a camel", "an octopus". */
@@ -26,7 +25,7 @@ export class GuessView {
     this.rows = [...this.list.querySelectorAll("li")];
   }
 
-  /** Show a prediction: {top: [{label, p}, ...], ms, bitmap?}. */
+  /** Show a prediction: {top: [{label, p}, ...], sure, ms, bitmap?}. */
   show(prediction) {
     const top = prediction.top || [];
     if (top.length === 0) {
@@ -35,7 +34,8 @@ export class GuessView {
       return;
     }
     const best = top[0];
-    if (best.p >= SURE) {
+    if (prediction.sure) {
+      // The server decides: the model's top output is one of its classes, at its calibrated threshold.
       this.#say(["I see… ", withArticle(best.label)]);
     } else {
       this.#say(["Not sure yet…"]);

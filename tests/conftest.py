@@ -15,7 +15,7 @@ import socketio
 import websocket
 
 from realtime import preprocess
-from realtime.live import ranked
+from realtime.live import guesses
 from realtime.processes import ServerError, ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,8 @@ class FakeModel:
         self.name = "fake"
         self.version = "fake-1"
         self.labels = ["alpha", "beta", "gamma", "delta", "epsilon"]
+        self.other = None  # no "something else" output
+        self.sure_threshold = 0.5
         self.weights = np.random.default_rng(7).normal(size=(28 * 28, len(self.labels))) * 3.0
         self.batches: list[int] = []
         self.fail = False
@@ -50,7 +52,11 @@ class FakeModel:
 
     def top_of_bitmap(self, bitmap: np.ndarray, k: int | None = 3) -> list[dict[str, Any]]:
         """Return the guesses the server should send for `bitmap` (top 3 live; all on the HTTP routes)."""
-        return ranked(self.labels, self._probabilities(bitmap[np.newaxis])[0], k)
+        return guesses(self, self._probabilities(bitmap[np.newaxis])[0], k)[0]
+
+    def sure_of_bitmap(self, bitmap: np.ndarray) -> bool:
+        """Return whether the server should say it is sure of `bitmap`."""
+        return guesses(self, self._probabilities(bitmap[np.newaxis])[0])[1]
 
     def top_of(self, strokes: list[list[list[float]]], k: int | None = 3) -> list[dict[str, Any]]:
         """Return the guesses the server should send for strokes of [x, y] points."""

@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from realtime import create_app, images
+from realtime import create_app, images, preprocess
 from realtime.config import Config
 from tests.images import data_url, png_bomb
 from tests.quickdraw import canvas_png_data_url, drawings, raw_points
@@ -133,7 +133,12 @@ def test_api_predicts_strokes(client: FlaskClient, model: Any) -> None:
     strokes = [[[p[0] for p in CIRCLE], [p[1] for p in CIRCLE]]]
     response = client.post("/api/predict", json={"strokes": strokes})
     assert response.status_code == 200
-    assert response.json == {"top": model.top_of([CIRCLE], None), "model": model.version}
+    bitmap = preprocess.rasterize_strokes([np.asarray(CIRCLE, float)])
+    assert response.json == {
+        "top": model.top_of([CIRCLE], None),
+        "sure": model.sure_of_bitmap(bitmap),
+        "model": model.version,
+    }
 
 
 def test_api_predicts_an_image(client: FlaskClient, model: Any) -> None:
@@ -141,6 +146,7 @@ def test_api_predicts_an_image(client: FlaskClient, model: Any) -> None:
     response = client.post("/api/predict", json={"image": url})
     assert response.status_code == 200
     assert response.json["top"] == model.top_of_bitmap(images.data_url_to_bitmap(url), None)
+    assert response.json["sure"] is model.sure_of_bitmap(images.data_url_to_bitmap(url))
 
 
 @pytest.mark.parametrize(

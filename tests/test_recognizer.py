@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from realtime import preprocess
-from realtime.recognizer import ModelError, Recognizer
+from realtime.live import classes, guesses
+from realtime.recognizer import CALIBRATION_FILE, ModelError, Recognizer
 from tests.quickdraw import drawings
 
 
@@ -63,3 +64,55 @@ def test_reports_missing_and_inconsistent_models(real_model: Path, tmp_path: Pat
     (folder / "labels.json").write_text(json.dumps({"not": "a list"}))
     with pytest.raises(ModelError, match="JSON list"):
         Recognizer.from_name("three", models_dir=tmp_path)
+
+
+def test_reads_how_sure_the_model_is_from_its_calibration_file(real_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "calibrated"
+    folder.mkdir()
+    shutil.copy(real_model / "model.tflite", folder / "model.tflite")
+    shutil.copy(real_model / "labels.json", folder / "labels.json")
+    labels = json.loads((folder / "labels.json").read_text())
+    plain = Recognizer(folder)  # no calibration.json: no "something else" output, sure from 0.5
+    assert plain.other is None and plain.sure_threshold == 0.5
+    calibration = folder / CALIBRATION_FILE
+    calibration.write_text(json.dumps({"other_label": labels[-1], "sure_threshold": 0.7, "temperature": 1.2}))
+    calibrated = Recognizer(folder)
+    assert calibrated.other == len(labels) - 1 and calibrated.sure_threshold == 0.7
+    assert classes(calibrated) == labels[:-1]
+    for bad in (
+        {"other_label": "zebra", "sure_threshold": 0.5},
+        {"other_label": None, "sure_threshold": 1.5},
+        {"other_label": None, "sure_threshold": True},
+        {"sure_threshold": 0.5},
+        [],
+        "sure",
+    ):
+        calibration.write_text(json.dumps(bad))
+        with pytest.raises(ModelError, match=CALIBRATION_FILE):
+            Recognizer(folder)
+
+
+class Calibrated:
+    """A model's answer-relevant fields: three outputs, the last meaning "something else"."""
+
+    def __init__(self) -> None:
+        self.labels = ["cat", "dog", "_other"]
+        self.other = 2
+        self.sure_threshold = 0.6
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "top", "sure"),
+    [
+        ([0.30, 0.10, 0.60], ["cat", "dog"], False),  # "something else" is likeliest: never shown, not sure
+        ([0.65, 0.30, 0.05], ["cat", "dog"], True),
+        ([0.15, 0.62, 0.23], ["dog", "cat"], True),
+        ([0.55, 0.40, 0.05], ["cat", "dog"], False),  # the top guess under the threshold
+    ],
+)
+def test_guesses_never_include_something_else_and_say_whether_sure(
+    probabilities: list[float], top: list[str], sure: bool
+) -> None:
+    shown, said = guesses(Calibrated(), np.asarray(probabilities, np.float32))
+    assert [g["label"] for g in shown] == top and said is sure
+    assert [g["label"] for g in guesses(Calibrated(), np.asarray(probabilities), 1)[0]] == top[:1]

@@ -392,7 +392,7 @@ def test_model_files_come_only_from_the_configured_folder(server: ServerProcess,
     weights = {path for path in opened if path.suffix not in (".json",)}
     assert weights == {MODEL.resolve() / "model.tflite"}  # never model.keras, never anything pickled
     ours = {path for path in opened if path.is_relative_to(ROOT) and not path.is_relative_to(ROOT / ".venv")}
-    assert ours == {MODEL.resolve() / "model.tflite", MODEL.resolve() / "labels.json"}
+    assert ours == {MODEL.resolve() / name for name in ("model.tflite", "labels.json", "calibration.json")}
 
 
 @pytest.mark.parametrize(

@@ -272,6 +272,7 @@ def test_snapshot_predicts_the_image(
     flush(app)
     [prediction] = received(client, "prediction")
     assert prediction["top"] == model.top_of_bitmap(images.data_url_to_bitmap(url))
+    assert prediction["sure"] is model.sure_of_bitmap(images.data_url_to_bitmap(url))
     # Strokes after a snapshot start a new drawing; undo after them leaves nothing.
     client.emit("stroke_points", {"seq": 2, "points": H_LINE[0]})
     client.emit("undo", {"seq": 3})

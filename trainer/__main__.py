@@ -39,7 +39,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "(default: ../shared/quickdraw/strokes/simplified and .../raw)",
     )
     parser.add_argument(
-        "--arch", choices=sorted(ARCHITECTURES), default="small", help="architecture (default small)"
+        "--arch", choices=sorted(ARCHITECTURES), default="wide", help="architecture (default wide)"
     )
     parser.add_argument(
         "--baseline",
@@ -64,6 +64,44 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="do not mirror training images left-right at random (on by default)",
     )
+    parser.add_argument(
+        "--no-affine",
+        dest="affine",
+        action="store_false",
+        help="do not turn, scale and shift training images a little at random (on by default)",
+    )
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing (default 0)")
+    parser.add_argument(
+        "--negatives",
+        default="",
+        help="comma-separated classes whose bitmaps teach the model 'something else' (default none)",
+    )
+    parser.add_argument(
+        "--negatives-per-class", type=int, default=500, help="bitmaps per negative class (default 500)"
+    )
+    parser.add_argument(
+        "--doodles-per-kind",
+        type=int,
+        default=0,
+        help="synthetic squares, circles, zigzags, spirals, scribbles, lines and words per kind for "
+        "'something else' (default 0)",
+    )
+    parser.add_argument(
+        "--held-out",
+        default="",
+        help="comma-separated classes never trained on, to check that the model is not sure of them",
+    )
+    parser.add_argument(
+        "--sure-rate",
+        type=float,
+        default=0.9,
+        help="share of its own classes' validation drawings the model must be sure of (default 0.9)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="a model folder to score on the same test drawings, e.g. the one this run replaces",
+    )
     parser.add_argument("--seed", type=int, default=0, help="split, augmentation and initialisation seed")
     parser.add_argument("--max-per-class", type=int, help="use at most this many drawings per class and file")
     parser.add_argument("--val-fraction", type=float, default=0.1)
@@ -81,6 +119,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.class_list = [c.strip() for c in args.classes.split(",") if c.strip()]
+    args.negative_list = [c.strip() for c in args.negatives.split(",") if c.strip()]
+    args.held_out_list = [c.strip() for c in args.held_out.split(",") if c.strip()]
+    overlap = set(args.class_list) & (set(args.negative_list) | set(args.held_out_list))
+    if overlap or set(args.negative_list) & set(args.held_out_list):
+        parser.error("--classes, --negatives and --held-out must not share a class")
+    if not 0.5 <= args.sure_rate < 1 or not 0 <= args.label_smoothing < 1:
+        parser.error("--sure-rate must be in [0.5, 1) and --label-smoothing in [0, 1)")
+    if args.negatives_per_class < 1 or args.doodles_per_kind < 0:
+        parser.error("--negatives-per-class must be positive and --doodles-per-kind not negative")
     if len(args.class_list) < 2 or len(set(args.class_list)) != len(args.class_list):
         parser.error("--classes needs at least two distinct class names")
     if args.epochs < 1 or args.batch_size < 1 or args.patience < 0:
@@ -114,7 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             patience=args.patience,
             class_weights=args.class_weights,
             mirror=args.mirror,
+            affine=args.affine,
+            label_smoothing=args.label_smoothing,
             max_per_class=args.max_per_class,
+            negatives=args.negative_list,
+            negatives_per_class=args.negatives_per_class,
+            doodles_per_kind=args.doodles_per_kind,
+            held_out=args.held_out_list,
+            sure_rate=args.sure_rate,
+            compare=args.compare,
             split=SplitSpec(seed=args.seed, val_fraction=args.val_fraction, test_fraction=args.test_fraction),
             command=shlex.join(sys.argv[1:] if argv is None else list(argv)),
         )

@@ -24,7 +24,11 @@ def _pct(value: float | None) -> str:
 
 def few_shot_classes(metrics: dict[str, Any]) -> list[str]:
     """Return the classes trained mostly from augmented renders of a handful of stroke drawings."""
-    return [name for name, c in metrics["data"]["counts"].items() if c["augmented"] > c["train"]]
+    return [
+        name
+        for name, c in metrics["data"]["counts"].items()
+        if c["augmented"] > c["train"] and name in metrics["test"]["all"]["per_class"]
+    ]
 
 
 def _figures_table(metrics: dict[str, Any]) -> list[str]:
@@ -32,6 +36,8 @@ def _figures_table(metrics: dict[str, Any]) -> list[str]:
     runs = [(metrics["arch"], metrics["test"])]
     if metrics.get("baseline"):
         runs.append((metrics["baseline"]["arch"] + " (baseline)", metrics["baseline"]["test"]))
+    if metrics.get("previous"):
+        runs.append((f"{metrics['previous']['arch']} (previous model)", metrics["previous"]["test"]))
     lines = [
         "| held-out test set | " + " | ".join(f"`{arch}`" for arch, _ in runs) + " |",
         "|---|" + "---|" * len(runs),
@@ -59,6 +65,8 @@ def _per_class_table(metrics: dict[str, Any]) -> list[str]:
     lines = [header + (" baseline precision | baseline recall |" if base else "")]
     lines.append("|---|---|---|---|---|---|---|" + ("---|---|" if base else ""))
     for name, c in metrics["data"]["counts"].items():
+        if name not in metrics["test"]["all"]["per_class"]:
+            continue  # "something else": its figures are in the section on being sure
         mine = metrics["test"]["all"]["per_class"][name]
         row = (
             f"| {name} | {c['bitmap']} | {c['strokes']} | {c['train']} / {c['val']} / {c['test']} "
@@ -126,9 +134,23 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
         f"no cue for a few-shot class. Loss weights: {metrics['augmentation']['class_weights']}."
         + ("" if few_shot_classes(metrics) else " No class is few-shot in this model."),
         "",
-        "Every epoch, training images are mirrored left-right at random (drawings face either way)."
-        if metrics["augmentation"]["mirror"]
-        else "Training images are not mirrored.",
+        (
+            "Every epoch, training images are mirrored left-right at random (drawings face either way)."
+            if metrics["augmentation"]["mirror"]
+            else "Training images are not mirrored."
+        )
+        + (
+            " They are also turned (up to {rotation:.0%} of a full turn), scaled (±{zoom:.0%}) and shifted "
+            "(±{translation:.0%} of the side) at random: players do not centre their drawings as the "
+            "dataset's normalisation does for strokes.".format(**metrics["augmentation"]["affine"])
+            if metrics["augmentation"].get("affine")
+            else ""
+        )
+        + (
+            f" Label smoothing {metrics['augmentation']['label_smoothing']}."
+            if metrics["augmentation"].get("label_smoothing")
+            else ""
+        ),
         "",
         f"Training: Adam (learning rate 1e-3, halved when the validation loss stalls), batch "
         f"{training['batch_size']}, early stopping on validation loss (patience {training['patience']}, best "
@@ -145,6 +167,13 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
         "other work).",
         "",
     ]
+    if metrics.get("previous"):
+        previous = metrics["previous"]
+        lines += [
+            f"Previous model: `{previous['folder']}` as it was before this run (`{previous['arch']}`, "
+            f"{previous['parameters']:,} parameters), scored on the same test drawings.",
+            "",
+        ]
     if metrics.get("baseline"):
         base = metrics["baseline"]
         lines += [
@@ -157,14 +186,82 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _own_classes(metrics: dict[str, Any]) -> list[str]:
+    """Return the classes the model guesses (all outputs but "something else")."""
+    other = metrics.get("rejection", {}).get("other_label")
+    return [name for name in metrics["classes"] if name != other]
+
+
+def _rates(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Return table rows `| name (n) | sure |`."""
+    return [f"| {name} (n={r['n']}) | {_pct(r['sure'])} |" for name, r in rows.items()]
+
+
+def _calibration_section(metrics: dict[str, Any]) -> list[str]:
+    """Return how the probabilities were calibrated, and how well."""
+    c = metrics["calibration"]
+    return [
+        "## Calibration",
+        "",
+        f"The probabilities are calibrated: {c['method']} (temperature {c['temperature']}). On the held-out "
+        f'test split (every output, "something else" included), the expected calibration error over '
+        f"{c['ece_bins']} bins of the top probability went from {c['test_ece_before']:.4f} to "
+        f"{c['test_ece_after']:.4f}, and the log loss from {c['test_log_loss_before']:.4f} to "
+        f"{c['test_log_loss_after']:.4f}."
+        + (" A guess at 80 % is right about 80 % of the time." if c["test_ece_after"] <= 0.03 else ""),
+        "",
+    ]
+
+
+def _rejection_section(metrics: dict[str, Any]) -> list[str]:
+    """Return when the model says it is sure, and how often it is sure of what."""
+    r = metrics["rejection"]
+    negatives = metrics["data"].get("negatives")
+    lines = ["## Sure, or not sure", ""]
+    if negatives:
+        counts = metrics["data"]["counts"][negatives["label"]]
+        lines += [
+            f'The model has one more output, `{negatives["label"]}` ("something else"), trained on drawings '
+            f"of none of its classes: up to {negatives['per_class']} official bitmaps each of "
+            f"{', '.join(negatives['classes']) or 'no other class'}, and {negatives['doodles_per_kind']} "
+            f"synthetic doodles of each kind ({', '.join(negatives['doodles'])}; words in OpenCV's stroke "
+            "fonts, read through the image path), "
+            f"{counts['train']} / {counts['val']} / {counts['test']} for training / validation / test. "
+            "It is never shown as a guess.",
+            "",
+        ]
+    lines += [
+        f"Rule: {r['rule']} (threshold {r['threshold']}, chosen to be {r['threshold_chosen_for']}). "
+        'The server sends it as `sure` with every prediction; the page says "Not sure yet…" otherwise.',
+        "",
+        "| drawings | sure |",
+        "|---|---|",
+        f"| the model's classes, held-out test split (n={r['own_classes_test']['n']}) | "
+        f"{_pct(r['own_classes_test']['sure'])} |",
+        *_rates({f"… {k}": v for k, v in r["own_classes_test_by_source"].items()}),
+    ]
+    if r.get("trained_kinds_test"):
+        lines += _rates({f"held-out {k} (kind trained on)": v for k, v in r["trained_kinds_test"].items()})
+    lines += _rates({f"fresh {k} (new seed)": v for k, v in r["fresh_doodles"].items()})
+    lines += _rates({f"{k} (class never trained on)": v for k, v in r["held_out_classes"].items()})
+    lines += [
+        f"| **other things: fresh doodles, classes never trained on** | **{_pct(r['other_things_sure'])}** |",
+        "",
+        "Limits: the doodles the model was checked on come from the same generator as those it was trained "
+        "on (with another seed), not from people; a person's square or word may look otherwise.",
+        "",
+    ]
+    return lines
+
+
 def write_model_card(metrics: dict[str, Any], path: Path) -> None:
     """Write the model card for one trained model."""
     export, latency = metrics["export"], metrics["latency"]
     lines = [
         f"# Model card: `{metrics['model']}`",
         "",
-        f"A small CNN that recognises {len(metrics['classes'])} Quick, Draw! classes in a 28×28 drawing: "
-        + ", ".join(metrics["classes"])
+        f"A small CNN that recognises {len(_own_classes(metrics))} Quick, Draw! classes in a 28×28 drawing: "
+        + ", ".join(_own_classes(metrics))
         + ". Trained by this project's `python -m trainer`; served by `realtime` from `model.tflite`.",
         "",
         "## Files",
@@ -175,8 +272,9 @@ def write_model_card(metrics: dict[str, Any], path: Path) -> None:
         f"`[batch, {len(metrics['classes'])}]` softmax. Checked against `model.keras` on "
         f"{export['checked_samples']} test images before writing: max abs difference "
         f"{export['max_abs_diff']:.1e}.",
-        "- `labels.json`: class names in output order. `metrics.json`: every figure here and more. "
-        "`confusion.png`: the test confusion matrix.",
+        '- `labels.json`: class names in output order. `calibration.json`: the "something else" output '
+        "and the threshold of being sure (the temperature is already in the weights). `metrics.json`: every "
+        "figure here and more. `confusion.png`: the test confusion matrix.",
         "",
         "## Figures on the held-out test split",
         "",
@@ -192,6 +290,8 @@ def write_model_card(metrics: dict[str, Any], path: Path) -> None:
         "",
         *_per_class_table(metrics),
         "",
+        *(_calibration_section(metrics) if metrics.get("calibration") else []),
+        *(_rejection_section(metrics) if metrics.get("rejection") else []),
         *_data_section(metrics),
         *_training_section(metrics),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in metrics["versions"].items()) + ".",

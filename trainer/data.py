@@ -265,12 +265,23 @@ def recorded_test_split(metrics: dict[str, Any], root: Path) -> tuple[Dataset, n
     Paths in metrics.json are relative to the repository `root`. Raises DataError when the data differ
     from the model's (the per-class test counts must match the recorded ones).
     """
+    from trainer.negatives import with_negatives  # it builds on this module
+
     data = metrics["data"]
+    negatives = data.get("negatives")
     bitmap_dir = root / data["bitmap_dir"] if data["bitmap_dir"] else None
     spec = SplitSpec(**{k: v for k, v in metrics["split"].items() if k in SplitSpec.__dataclass_fields__})
-    dataset = load_dataset(
-        metrics["classes"], bitmap_dir, [root / d for d in data["stroke_dirs"]], data["max_per_class"]
-    )
+    own = [c for c in metrics["classes"] if not negatives or c != negatives["label"]]
+    dataset = load_dataset(own, bitmap_dir, [root / d for d in data["stroke_dirs"]], data["max_per_class"])
+    if negatives:
+        dataset = with_negatives(
+            dataset,
+            bitmap_dir,
+            negatives["classes"],
+            negatives["per_class"],
+            negatives["doodles_per_kind"],
+            negatives["seed"],
+        )
     _, _, test = split_indices(dataset.labels, dataset.groups, spec, dataset.classes)
     for k, name in enumerate(metrics["classes"]):
         expected, found = data["counts"][name]["test"], int(np.sum(dataset.labels[test] == k))

@@ -15,17 +15,39 @@ from typing import Any
 import keras
 import numpy as np
 
+from realtime.recognizer import CALIBRATION_FILE
 from trainer.architectures import build_model, describe
 from trainer.augment import STYLE_COPIES, augment_training_set, plan_copies
+from trainer.calibrate import (
+    bake_temperature,
+    choose_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    log_loss,
+    sure,
+    with_temperature,
+)
 from trainer.card import write_model_card
 from trainer.check import write_check
-from trainer.data import SAME_DRAWING_DISTANCE, Dataset, SplitSpec, load_dataset, split_indices
-from trainer.evaluate import evaluate_split, save_confusion_png
+from trainer.data import (
+    SAME_DRAWING_DISTANCE,
+    DataError,
+    Dataset,
+    SplitSpec,
+    find_bitmap_file,
+    load_bitmaps,
+    load_dataset,
+    split_indices,
+)
+from trainer.evaluate import evaluate_split, save_confusion_png, summarize
 from trainer.export import export_model
-from trainer.litert import LATENCY_SETUP, single_image_latency_us
-from trainer.train import class_weights, fit
+from trainer.litert import LATENCY_SETUP, predict_tflite, single_image_latency_us
+from trainer.negatives import OTHER, SHAPES, kind_of, shape_bitmaps, with_negatives
+from trainer.train import AFFINE, class_weights, fit
 
 EXPORT_CHECK_SAMPLES = 512
+FRESH_DOODLES = 200  # per kind, drawn with another seed than the training doodles, to check "sure"
+HELD_OUT_ROWS = 1000  # per held-out class
 
 
 @dataclass
@@ -36,16 +58,31 @@ class TrainConfig:
     out: Path
     bitmap_dir: Path | None
     stroke_dirs: list[Path]
-    arch: str = "small"
+    arch: str = "wide"
     baseline: str | None = "seed"
     epochs: int = 40
     batch_size: int = 128
     patience: int = 5
     class_weights: str = "none"
     mirror: bool = True
+    affine: bool = True
+    label_smoothing: float = 0.0
     max_per_class: int | None = None
+    # The "something else" class: these classes' bitmaps (at most so many each) and synthetic doodles.
+    negatives: list[str] = field(default_factory=list)
+    negatives_per_class: int = 500
+    doodles_per_kind: int = 0
+    # Classes never trained on, to check that the model is not sure of them either (bitmaps).
+    held_out: list[str] = field(default_factory=list)
+    sure_rate: float = 0.9  # the share of its own classes' validation drawings the model must be sure of
+    compare: Path | None = None  # a model folder (the one this run replaces) to score on the same test split
     split: SplitSpec = field(default_factory=SplitSpec)
     command: str = ""
+
+    @property
+    def rejects(self) -> bool:
+        """Tell whether the model gets a "something else" class."""
+        return bool(self.negatives) or self.doodles_per_kind > 0
 
 
 def log(message: str) -> None:
@@ -74,12 +111,16 @@ def training_set(dataset: Dataset, train: np.ndarray, seed: int) -> tuple[np.nda
 
 
 def train_one(
-    arch: str, config: TrainConfig, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray]
+    arch: str,
+    config: TrainConfig,
+    n_classes: int,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Build and fit one architecture from the run's seed."""
     keras.utils.set_random_seed(config.split.seed)
-    model = build_model(arch, len(config.classes))
-    weights = class_weights(train[1], len(config.classes), config.class_weights)
+    model = build_model(arch, n_classes)
+    weights = class_weights(train[1], n_classes, config.class_weights)
     log(f"[{arch}] {model.count_params():,} parameters, {len(train[1]):,} training images")
     history = fit(
         model,
@@ -90,6 +131,8 @@ def train_one(
         patience=config.patience,
         class_weight=weights,
         mirror=config.mirror,
+        affine=config.affine,
+        label_smoothing=config.label_smoothing,
         seed=config.split.seed,
         label=f"[{arch}] ",
     )
@@ -108,26 +151,149 @@ def versions() -> dict[str, str]:
     return out
 
 
+def load_training_data(config: TrainConfig) -> Dataset:
+    """Load the model's classes and, when it rejects, the "something else" class after them."""
+    dataset = load_dataset(config.classes, config.bitmap_dir, config.stroke_dirs, config.max_per_class)
+    if config.rejects:
+        dataset = with_negatives(
+            dataset,
+            config.bitmap_dir,
+            config.negatives,
+            config.negatives_per_class,
+            config.doodles_per_kind,
+            config.split.seed,
+        )
+    return dataset
+
+
+def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Return the model's probabilities for (N, 28, 28) images."""
+    return model.predict(images[..., None], batch_size=512, verbose=0)
+
+
+def calibrate(
+    model: keras.Model, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]
+) -> dict[str, Any]:
+    """Fit a temperature on the validation split, bake it into the model, report on the test split."""
+    val_probs, test_probs = predict(model, val[0]), predict(model, test[0])
+    temperature = fit_temperature(val_probs, val[1])
+    bake_temperature(model, temperature)
+    calibrated = predict(model, test[0])
+    if not np.allclose(calibrated, with_temperature(test_probs, temperature), atol=1e-3):
+        raise RuntimeError("the baked-in temperature does not give the calibrated probabilities")
+    return {
+        "method": "temperature scaling fitted on the validation split (log loss), baked into the last layer",
+        "temperature": round(temperature, 4),
+        "ece_bins": 15,
+        "test_ece_before": round(expected_calibration_error(test_probs, test[1]), 4),
+        "test_ece_after": round(expected_calibration_error(calibrated, test[1]), 4),
+        "test_log_loss_before": round(log_loss(test_probs, test[1]), 4),
+        "test_log_loss_after": round(log_loss(calibrated, test[1]), 4),
+    }
+
+
+def rejection_report(
+    model: keras.Model,
+    config: TrainConfig,
+    dataset: Dataset,
+    val: np.ndarray,
+    test: np.ndarray,
+) -> dict[str, Any]:
+    """Choose the "sure" threshold on the validation split; report how often the model is sure of what."""
+    n_own = len(config.classes)
+    other = n_own if config.rejects else None
+    threshold = choose_threshold(
+        predict(model, dataset.images[val]), dataset.labels[val], other, config.sure_rate
+    )
+
+    def rate(images: np.ndarray) -> dict[str, float | int]:
+        return {
+            "n": len(images),
+            "sure": round(float(sure(predict(model, images), threshold, other).mean()), 4),
+        }
+
+    own = test[dataset.labels[test] < n_own]
+    report: dict[str, Any] = {
+        "other_label": OTHER if other is not None else None,
+        "threshold": threshold,
+        "rule": "sure when the top output is one of the model's classes, at the threshold or above",
+        "threshold_chosen_for": f"sure of {config.sure_rate:.0%} of its classes' validation drawings",
+        "own_classes_test": rate(dataset.images[own]),
+        "own_classes_test_by_source": {
+            source: rate(dataset.images[own[dataset.sources[own] == source]])
+            for source in ("bitmap", "strokes")
+            if np.any(dataset.sources[own] == source)
+        },
+    }
+    if other is not None:
+        negatives = test[dataset.labels[test] == other]
+        kinds = np.asarray([kind_of(g) for g in dataset.groups[negatives]])
+        report["trained_kinds_test"] = {
+            kind: rate(dataset.images[negatives[kinds == kind]]) for kind in sorted(set(kinds))
+        }
+    fresh, names = shape_bitmaps(SHAPES, FRESH_DOODLES, config.split.seed + 1_000_003)
+    report["fresh_doodles"] = {kind: rate(fresh[np.asarray(names) == kind]) for kind in SHAPES}
+    held_out = {}
+    for name in config.held_out:
+        path = find_bitmap_file(config.bitmap_dir, name) if config.bitmap_dir else None
+        if path is not None:
+            rows = load_bitmaps(path, HELD_OUT_ROWS)
+            held_out[name] = rate(rows.reshape(-1, 28, 28).astype(np.float32) / 255.0)
+    report["held_out_classes"] = held_out
+    others = [*report["fresh_doodles"].values(), *held_out.values()]
+    report["other_things_sure"] = round(
+        sum(r["sure"] * r["n"] for r in others) / max(1, sum(r["n"] for r in others)), 4
+    )
+    return report
+
+
+def previous_model(folder: Path, classes: list[str]) -> tuple[bytes, list[int], dict[str, Any]]:
+    """Read a model folder to compare with: its .tflite, the outputs of `classes` in it, its metrics."""
+    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+    missing = [c for c in classes if c not in labels]
+    if missing:
+        raise DataError(f"{folder} has no output for {', '.join(missing)}: it cannot be compared")
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    return (folder / "model.tflite").read_bytes(), [labels.index(c) for c in classes], metrics
+
+
 def run(config: TrainConfig) -> dict[str, Any]:
     """Train, evaluate and export one model folder; return its metrics."""
     started = time.perf_counter()
+    # Read before anything is written: the folder compared with may be the one this run replaces.
+    previous = previous_model(config.compare, config.classes) if config.compare else None
     log(f"loading {len(config.classes)} classes ...")
-    dataset = load_dataset(config.classes, config.bitmap_dir, config.stroke_dirs, config.max_per_class)
+    dataset = load_training_data(config)
     train, val, test = split_indices(dataset.labels, dataset.groups, config.split, dataset.classes)
     log(f"split: {len(train)} train, {len(val)} validation, {len(test)} test (seed {config.split.seed})")
     x_train, y_train, augmentation = training_set(dataset, train, config.split.seed)
     val_set = (dataset.images[val], dataset.labels[val])
+    test_set = (dataset.images[test], dataset.labels[test])
     prepared = time.perf_counter() - started
+    n_own, n_outputs = len(config.classes), len(dataset.classes)
 
-    model, history = train_one(config.arch, config, (x_train, y_train), val_set)
-    test_images, test_labels, test_sources = dataset.images[test], dataset.labels[test], dataset.sources[test]
-    probs = model.predict(test_images[..., None], batch_size=512, verbose=0)
+    model, history = train_one(config.arch, config, n_outputs, (x_train, y_train), val_set)
+    calibration = calibrate(model, val_set, test_set)
+    log(
+        f"[{config.arch}] temperature {calibration['temperature']}, test ECE "
+        f"{calibration['test_ece_before']:.4f} -> {calibration['test_ece_after']:.4f}"
+    )
+    own = test[dataset.labels[test] < n_own]
+    test_labels, test_sources = dataset.labels[own], dataset.sources[own]
+    # The guesses a person sees: the model's own classes, most likely first ("something else" is never one).
+    probs = predict(model, dataset.images[own])[:, :n_own]
     evaluation = evaluate_split(probs, test_labels, test_sources, config.classes)
+    with_other = summarize(predict(model, test_set[0]), test_set[1], dataset.classes)
+    rejection = rejection_report(model, config, dataset, val, test)
+    log(
+        f"[{config.arch}] sure at p >= {rejection['threshold']}: own classes "
+        f"{rejection['own_classes_test']['sure']:.3f}, other things {rejection['other_things_sure']:.3f}"
+    )
 
     baseline = None
     if config.baseline:
-        base_model, base_history = train_one(config.baseline, config, (x_train, y_train), val_set)
-        base_probs = base_model.predict(test_images[..., None], batch_size=512, verbose=0)
+        base_model, base_history = train_one(config.baseline, config, n_outputs, (x_train, y_train), val_set)
+        base_probs = predict(base_model, dataset.images[own])[:, :n_own]
         baseline = {
             "arch": config.baseline,
             "architecture": describe(base_model),
@@ -136,22 +302,35 @@ def run(config: TrainConfig) -> dict[str, Any]:
             "test": evaluate_split(base_probs, test_labels, test_sources, config.classes),
         }
 
+    compared = None
+    if previous:
+        content, outputs, old_metrics = previous
+        old_probs = predict_tflite(content, dataset.images[own])[:, outputs]
+        compared = {
+            "folder": str(config.compare),
+            "arch": old_metrics.get("arch"),
+            "architecture": old_metrics.get("architecture"),
+            "parameters": old_metrics.get("parameters"),
+            "test": evaluate_split(old_probs, test_labels, test_sources, config.classes),
+        }
+
+    test_images = test_set[0]
     spread = test_images[:: max(1, len(test_images) // EXPORT_CHECK_SAMPLES)][:EXPORT_CHECK_SAMPLES]
     export = export_model(model, config.out, spread)
     latency = single_image_latency_us(config.out / "model.tflite")
     counts = dataset.counts()
-    for k, name in enumerate(config.classes):
+    for k, name in enumerate(dataset.classes):
         counts[name].update(
             train=int(np.sum(dataset.labels[train] == k)),
             val=int(np.sum(dataset.labels[val] == k)),
-            test=int(np.sum(test_labels == k)),
+            test=int(np.sum(dataset.labels[test] == k)),
             **augmentation[name],
             files=dataset.files[name],
             skipped=dataset.skipped[name],
         )
     metrics = {
         "model": config.out.name,
-        "classes": config.classes,
+        "classes": dataset.classes,
         "arch": config.arch,
         "architecture": describe(model),
         "parameters": model.count_params(),
@@ -160,6 +339,17 @@ def run(config: TrainConfig) -> dict[str, Any]:
             "bitmap_dir": str(config.bitmap_dir) if config.bitmap_dir else None,
             "stroke_dirs": [str(d) for d in config.stroke_dirs],
             "max_per_class": config.max_per_class,
+            "negatives": {
+                "label": OTHER,
+                "classes": config.negatives,
+                "per_class": config.negatives_per_class,
+                "doodles": list(SHAPES),
+                "doodles_per_kind": config.doodles_per_kind,
+                "seed": config.split.seed,
+            }
+            if config.rejects
+            else None,
+            "held_out": config.held_out,
             "counts": counts,
         },
         "split": config.split.as_dict(),
@@ -167,9 +357,15 @@ def run(config: TrainConfig) -> dict[str, Any]:
             "style_copies": STYLE_COPIES,
             "class_weights": config.class_weights,
             "mirror": config.mirror,
+            "affine": AFFINE if config.affine else None,
+            "label_smoothing": config.label_smoothing,
         },
         "test": evaluation,
+        "test_with_other": with_other,
+        "calibration": calibration,
+        "rejection": rejection,
         "baseline": baseline,
+        "previous": compared,
         "training": {
             "epochs_max": config.epochs,
             "batch_size": config.batch_size,
@@ -197,11 +393,18 @@ def run(config: TrainConfig) -> dict[str, Any]:
 
 
 def write_outputs(metrics: dict[str, Any], out: Path) -> None:
-    """Write labels.json, metrics.json, confusion.png and the model card next to the exported model."""
+    """Write labels.json, calibration.json, metrics.json, confusion.png and the card beside the model."""
     (out / "labels.json").write_text(json.dumps(metrics["classes"]) + "\n", encoding="utf-8")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    serving = {
+        "temperature": metrics["calibration"]["temperature"],
+        "temperature_baked_in": True,
+        "other_label": metrics["rejection"]["other_label"],
+        "sure_threshold": metrics["rejection"]["threshold"],
+    }
+    (out / CALIBRATION_FILE).write_text(json.dumps(serving, indent=2) + "\n", encoding="utf-8")
     save_confusion_png(
-        np.asarray(metrics["test"]["all"]["confusion"]),
+        np.asarray(metrics["test_with_other"]["confusion"]),
         metrics["classes"],
         out / "confusion.png",
         f"{metrics['model']} ({metrics['arch']}): held-out test split",

@@ -6,7 +6,8 @@ against its metrics.json), converts its model.keras with LiteRT's dynamic-range 
 weights; float32 input and output, so the server runs it unchanged, about twice as fast), and writes the
 new folder only if, on that test split, the quantized model gives the float model's top-1 answer for at
 least 99.5 % of the drawings and its top-1 and top-3 accuracy stay within half a point of the float
-model's. The folder gets model.tflite, labels.json, check.json, metrics.json and a model card.
+model's. The folder gets model.tflite, labels.json, calibration.json (the source's, when it has one: the
+same "something else" output and threshold of being sure), check.json, metrics.json and a model card.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from realtime.recognizer import CALIBRATION_FILE
+from trainer.calibrate import sure
 from trainer.check import write_check
 from trainer.data import DataError, recorded_test_split
 from trainer.evaluate import evaluate_split
@@ -103,7 +106,8 @@ def card(metrics: dict[str, Any]) -> str:
         f"- `model.tflite`: {metrics['tflite_bytes']:,} bytes (the float model: "
         f"{metrics['source_tflite_bytes']:,}). Input float32 `[batch, 28, 28, 1]` in [0, 1], output float32",
         "  softmax, as the float model.",
-        "- `labels.json`, `check.json` (what a server verifies before a hot reload), `metrics.json`.",
+        "- `labels.json`, `calibration.json` (when the float model has one), `check.json` (what a server "
+        "verifies before a hot reload), `metrics.json`.",
         "",
         f"## Held-out test split of `{source}` (rebuilt: same data, same seed, same counts)",
         "",
@@ -114,6 +118,11 @@ def card(metrics: dict[str, Any]) -> str:
         f"Top-1 answers the same as the float model's: {held['top1_agreement']:.2%}",
         f"({held['disagreements']} of {q['all']['n']} differ; kept only at ≥ {MIN_AGREEMENT:.1%}).",
         f"Largest change of any probability: {held['max_abs_probability_difference']}.",
+        *(
+            [f"Sure or not sure as the float model (its `{CALIBRATION_FILE}`): {held['sure_agreement']:.2%}."]
+            if "sure_agreement" in held
+            else []
+        ),
         "",
         "## Speed",
         "",
@@ -145,13 +154,20 @@ def quantize(source: Path, out: Path) -> dict[str, Any]:
     images, labels, sources = dataset.images[test], dataset.labels[test], dataset.sources[test]
     print(f"converting {source / 'model.keras'} ...", file=sys.stderr, flush=True)
     tflite = convert_dynamic_range(source / "model.keras")
-    figures = compare(
+    float_probs, quantized_probs = (
         predict_tflite(source / "model.tflite", images),
         predict_tflite(tflite, images),
-        labels,
-        sources,
-        metrics["classes"],
     )
+    figures = compare(float_probs, quantized_probs, labels, sources, metrics["classes"])
+    calibration = None
+    if (source / CALIBRATION_FILE).is_file():
+        calibration = json.loads((source / CALIBRATION_FILE).read_text(encoding="utf-8"))
+        other = calibration["other_label"]
+        index = metrics["classes"].index(other) if other is not None else None
+        threshold = calibration["sure_threshold"]
+        figures["sure_agreement"] = round(
+            float(np.mean(sure(float_probs, threshold, index) == sure(quantized_probs, threshold, index))), 4
+        )
     problems = verdict(figures)
     if problems:
         raise QuantizeError(f"the quantized model does not hold up: {'; '.join(problems)}")
@@ -160,6 +176,8 @@ def quantize(source: Path, out: Path) -> dict[str, Any]:
         staged = Path(scratch)
         (staged / "model.tflite").write_bytes(tflite)
         (staged / "labels.json").write_text(json.dumps(metrics["classes"]) + "\n", encoding="utf-8")
+        if calibration is not None:
+            (staged / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n", encoding="utf-8")
         float_latency = single_image_latency_us(source / "model.tflite")
         result = {
             "model": out.name,
