@@ -35,11 +35,18 @@ MIN_WORK_BRUSH = 6.0
 MAX_FINE = 6
 # libjpeg decodes at 1/2, 1/4 or 1/8 of the size at a fraction of the cost: use it down to this long side.
 JPEG_REDUCED_SIDE = 512
-_JPEG_REDUCED = (
-    (8, cv2.IMREAD_REDUCED_COLOR_8),
-    (4, cv2.IMREAD_REDUCED_COLOR_4),
-    (2, cv2.IMREAD_REDUCED_COLOR_2),
+_JPEG_REDUCED = (  # EXIF orientation ignored, as IMREAD_UNCHANGED does: one image, one shape
+    (8, cv2.IMREAD_REDUCED_COLOR_8 | cv2.IMREAD_IGNORE_ORIENTATION),
+    (4, cv2.IMREAD_REDUCED_COLOR_4 | cv2.IMREAD_IGNORE_ORIENTATION),
+    (2, cv2.IMREAD_REDUCED_COLOR_2 | cv2.IMREAD_IGNORE_ORIENTATION),
 )
+# The JPEG markers libjpeg reads before a frame header (SOF, APPn, COM, tables, restarts): anything else
+# there, a stuffed FF 00 included, means the header walk and the decoder could disagree, so it is refused.
+_JPEG_FRAMES = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_JPEG_SEGMENTS = frozenset({0xC4, 0xCC, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE, *range(0xE0, 0xF0)})
+# A progressive JPEG decodes scan by scan: a small file with thousands of scans costs seconds. Encoders
+# write about ten.
+MAX_JPEG_SCANS = 100
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_PREFIX = "data:image/png;base64,"
 
@@ -72,12 +79,18 @@ def decode_data_url(url: Any, max_bytes: int = MAX_IMAGE_BYTES, max_side: int = 
     kind, width, height = image_size(data)
     if width > max_side or height > max_side:
         raise InputError("image_too_large", f"the image is {width}×{height}; at most {max_side}×{max_side}")
-    flag = cv2.IMREAD_UNCHANGED
+    flag, reduced = cv2.IMREAD_UNCHANGED, 1
     if kind == "jpeg":
-        flag = next((f for k, f in _JPEG_REDUCED if max(width, height) >= k * JPEG_REDUCED_SIDE), flag)
+        if data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+            raise InputError("not_image", f"the JPEG has more than {MAX_JPEG_SCANS} scans")
+        reduced, flag = next(
+            ((k, f) for k, f in _JPEG_REDUCED if max(width, height) >= k * JPEG_REDUCED_SIDE), (1, flag)
+        )
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if image is None or image.size == 0:
         raise InputError("not_image", f"the {kind.upper()} could not be decoded")
+    if image.shape[:2] != (-(-height // reduced), -(-width // reduced)):  # what the header said, or refuse
+        raise InputError("not_image", f"the {kind.upper()} is not the size its header declares")
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -123,11 +136,13 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker == 0xFF:  # fill byte
             at += 1
             continue
-        if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
             at += 2
             continue
+        if marker not in _JPEG_FRAMES and marker not in _JPEG_SEGMENTS:
+            return None  # a scan, an end, a second start or a stuffed byte before any frame header
         (length,) = struct.unpack(">H", data[at + 2 : at + 4])
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+        if marker in _JPEG_FRAMES:
             if at + 9 > len(data):
                 return None
             height, width = struct.unpack(">HH", data[at + 5 : at + 9])

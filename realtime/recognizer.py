@@ -39,8 +39,8 @@ def _read_calibration(path: Path, labels: list[str]) -> tuple[int | None, float]
             raise ValueError(f"other_label {other!r} is not one of labels.json's classes")
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1:
             raise ValueError("sure_threshold must be a number between 0 and 1")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{path} is malformed: {exc}") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path} is malformed or unreadable: {exc}") from exc
     return (None if other is None else labels.index(other)), float(threshold)
 
 

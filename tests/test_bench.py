@@ -182,3 +182,14 @@ def test_cores_compares_one_process_with_two() -> None:
     assert [line.split(":")[0] for line in lines[:-1]] == ["live", "python"]
     ratios = [float(r.rstrip("×")) for r in lines[-1].split(": ")[1].replace(",", "").split()[1::2]]
     assert len(ratios) == 2 and all(0 < r < 3 for r in ratios)  # two processes, at most twice the work
+
+
+def test_the_image_benchmark_times_every_case_by_stage(tmp_path: Path) -> None:
+    require_sample()
+    out = tmp_path / "images.json"
+    done = run_module("bench.images", "--repeat", "1", "--json", str(out))
+    figures = json.loads(out.read_text())
+    assert len(figures) == 7 and any(name.startswith("page PNG") for name in figures)
+    for name, f in figures.items():
+        assert f["total_ms"] > 0 and f["decode_ms"] > 0 and f["place_ms"] > 0 and f["data_url_kib"] > 0, name
+        assert name in done.stdout

@@ -272,6 +272,36 @@ def test_undo_and_clear_change_what_is_shown(live_page, output):
     page.screenshot(path=output / "cleared.png")
 
 
+def square(side: float = 200.0, step: float = 20.0) -> list[list[list[float]]]:
+    """A square drawn side by side, four strokes, at a steady hand's pace: [[x...], [y...], [t...]]."""
+    corners = [(100.0, 100.0), (100.0 + side, 100.0), (100.0 + side, 100.0 + side), (100.0, 100.0 + side)]
+    strokes, t = [], 0.0
+    for (x0, y0), (x1, y1) in zip(corners, corners[1:] + corners[:1], strict=True):
+        n = int(side / step) + 1
+        xs = [x0 + (x1 - x0) * k / (n - 1) for k in range(n)]
+        ys = [y0 + (y1 - y0) * k / (n - 1) for k in range(n)]
+        strokes.append([xs, ys, [t + 16.0 * k for k in range(n)]])
+        t += 16.0 * n + 200.0
+    return strokes
+
+
+def test_the_page_says_whether_the_model_is_sure(live_page, output):
+    """A real cat: "I see… a cat". A square, none of the model's classes: "Not sure yet…", no guess named."""
+    page = live_page
+    cat = load_drawing("cat", DRAWINGS["cat"])
+    replay(page, cat, Placement(page, cat), speed=FAST)
+    wait_caught_up(page)
+    assert page.locator("#guess").inner_text() == "I see… a cat"
+    page.click("#clear")
+    wait_caught_up(page)
+    drawing = square()
+    replay(page, drawing, Placement(page, drawing), speed=FAST)
+    wait_caught_up(page)
+    assert page.locator("#guess").inner_text() == "Not sure yet…"
+    assert all(int(pct.rstrip("%")) <= 5 for _, pct in shown_guesses(page))  # "something else" took it
+    page.screenshot(path=output / "not-sure.png")
+
+
 def test_drawing_survives_server_restart(browser, output):
     """Stopping the server mid-drawing keeps the drawing; after a restart the page syncs, guesses resume."""
     label = "dog"
@@ -356,8 +386,10 @@ def test_bad_image_gives_the_error_page(browser, server, output):
 
 
 def test_hint_and_labels_come_from_the_server(browser, server):
-    """The class hint lists the model's labels, from the page template and again from the `ready` event."""
-    labels = json.loads((MODEL / "labels.json").read_text())
+    """The class hint lists the model's classes, from the page template and again from the `ready` event."""
+    other = json.loads((MODEL / "calibration.json").read_text())["other_label"]
+    labels = [label for label in json.loads((MODEL / "labels.json").read_text()) if label != other]
+    assert len(labels) == 6  # "something else" is never offered
     expected = f"Try: {', '.join(labels[:-1])} or {labels[-1]}."
     page, console = open_page(browser, server.url + "/")
     assert page.locator("#hint").inner_text() == expected

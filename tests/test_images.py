@@ -259,6 +259,7 @@ def test_a_progressive_jpeg_header_gives_its_size() -> None:
         (raw_url(webp_with_header(16_000, 16_000), "image/webp"), "image_too_large"),
         (raw_url(webp_with_header(100, 100), "image/webp"), "not_image"),
         (raw_url(b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 20, "image/webp"), "not_image"),
+        (raw_url(jpeg_with_header(100, 100)[:-2] + b"\xff\xda" * 101, "image/jpeg"), "not_image"),  # scans
         ("data:image/png;base64," + "A" * (images.MAX_DATA_URL_CHARS + 4), "image_too_large"),
     ],
 )
@@ -267,6 +268,23 @@ def test_bad_images_raise_typed_errors(url: object, code: str) -> None:
         images.data_url_to_bitmap(url)
     assert error.value.code == code
     assert error.value.message
+
+
+def test_a_jpeg_cannot_hide_its_frame_header_from_the_size_check() -> None:
+    """A stuffed FF 00 before the frame header: libjpeg skips it, a careless header walk jumps by its "length"
+    to a small decoy frame header while the decoder reads the real, large one. Such a file is refused."""
+    big = np.full((3000, 3000, 3), 255, np.uint8)
+    cv2.line(big, (100, 100), (2900, 2900), (0, 0, 0), 20)
+    ok, real = cv2.imencode(".jpg", big)
+    assert ok
+    decoy = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, 16, 16, 1) + b"\x01\x11\x00"
+    app1 = b"\xff\xe1\xff\xff" + bytes(0xFFFF - 2)  # libjpeg skips this segment, decoy inside
+    at = 4 + 0xFFE1  # where a walk that reads FF 00 as a segment lands: inside the APP1 segment (from 4)
+    crafted = b"\xff\xd8\xff\x00" + app1[: at - 4] + decoy + app1[at - 4 + len(decoy) :]
+    crafted += real.tobytes()[2:]
+    with pytest.raises(InputError) as error:
+        images.data_url_to_bitmap(raw_url(crafted, "image/jpeg"), max_bytes=1 << 22, max_side=1024)
+    assert error.value.code == "not_image"
 
 
 def test_a_lower_side_cap_is_checked_before_decoding() -> None:

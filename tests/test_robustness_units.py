@@ -156,6 +156,7 @@ def test_a_drawing_never_holds_room_for_more_points_than_its_limit() -> None:
 def test_a_live_round_lets_other_work_in_after_each_drawing() -> None:
     class Uniform:
         name, version, labels = "uniform", "uniform-0", ["a", "b"]
+        other, sure_threshold = None, 0.5
 
         def predict(self, batch: np.ndarray) -> np.ndarray:
             return np.full((len(batch), 2), 0.5, np.float32)
@@ -234,6 +235,7 @@ class _Server:
 def test_pacing_predicts_a_connection_at_most_once_per_interval_and_never_drops_the_last() -> None:
     class Uniform:
         name, version, labels = "uniform", "uniform-0", ["a", "b"]
+        other, sure_threshold = None, 0.5
 
         def predict(self, batch: np.ndarray) -> np.ndarray:
             return np.full((len(batch), 2), 0.5, np.float32)

@@ -9,14 +9,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trainer.data import DataError, recorded_test_split
+from realtime.recognizer import CALIBRATION_FILE
+from trainer.calibrate import expected_calibration_error, sure
+from trainer.data import DataError, find_bitmap_file, load_bitmaps, recorded_test_split
 from trainer.litert import load_interpreter, predict_tflite
+from trainer.negatives import SHAPES, shape_bitmaps
+from trainer.pipeline import FRESH_DOODLES, FRESH_SEED_OFFSET, HELD_OUT_ROWS
 from trainer.quantize import verdict
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINED = ("animals6", "everyday20")  # by `python -m trainer`, with their model.keras
 QUANTIZED = ("animals6-q8", "everyday20-q8")  # by `python -m trainer.quantize` from those
 MODELS = TRAINED + QUANTIZED
+# The issue's targets: top-1 on the held-out official bitmaps of cat, dog, fish and octopus; everyday20's
+# top-1 on all its held-out drawings (the guesses a person sees: the model's own classes).
+ANIMALS6_TOP1 = 0.935
+EVERYDAY20_TOP1 = 0.925
 
 
 def read_json(path: Path) -> Any:
@@ -39,63 +47,113 @@ def test_labels_match_the_output_size(name: str) -> None:
     assert (folder / "model.tflite").stat().st_size <= 2 * 1024 * 1024
 
 
-def held_out(name: str) -> tuple[dict[str, Any], Any, np.ndarray, np.ndarray]:
-    """Re-create a shipped model's held-out test split (its source's, for a quantized one) and run it."""
-    folder = REPO / "models" / name
-    metrics = read_json(folder / "metrics.json")
-    trained = (
-        read_json(REPO / "models" / metrics["source"] / "metrics.json") if "source" in metrics else metrics
-    )
-    if not (REPO / trained["data"]["bitmap_dir"]).is_dir():
-        pytest.skip(f"training data not present at {REPO / trained['data']['bitmap_dir']}")
-    dataset, test = recorded_test_split(trained, REPO)
-    probs = predict_tflite(folder / "model.tflite", dataset.images[test])
-    assert len(test) == recorded(metrics)["n"]
-    return metrics, dataset, test, probs
+class HeldOut:
+    """A shipped model run on its held-out test split (its source's, for a quantized one), re-created."""
 
+    def __init__(self, name: str) -> None:
+        folder = REPO / "models" / name
+        self.metrics = read_json(folder / "metrics.json")
+        source = self.metrics.get("source")
+        self.trained = read_json(REPO / "models" / source / "metrics.json") if source else self.metrics
+        if not (REPO / self.trained["data"]["bitmap_dir"]).is_dir():
+            pytest.skip(f"training data not present at {REPO / self.trained['data']['bitmap_dir']}")
+        self.dataset, self.test = recorded_test_split(self.trained, REPO)
+        self.probs = predict_tflite(folder / "model.tflite", self.dataset.images[self.test])
+        self.folder = folder
+        calibration = read_json(folder / CALIBRATION_FILE)
+        self.threshold = calibration["sure_threshold"]
+        other = calibration["other_label"]
+        self.other = self.dataset.classes.index(other) if other is not None else None
+        self.own_classes = [c for c in self.dataset.classes if c != other]
+        labels = self.dataset.labels[self.test]
+        self.own = labels != self.other
+        self.labels, self.sources = labels[self.own], self.dataset.sources[self.test][self.own]
+        # What a person is shown: the model's own classes, most likely first.
+        self.guesses = self.probs[self.own][:, : len(self.own_classes)].argmax(axis=1)
 
-def recorded(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Return the held-out figures a model folder records for itself (over all test drawings)."""
-    return metrics["held_out"]["quantized"]["all"] if "held_out" in metrics else metrics["test"]["all"]
+    def top1(self, mask: np.ndarray | None = None) -> float:
+        """Top-1 of the guesses on the own-class test drawings (or those in `mask`)."""
+        mask = np.ones(len(self.labels), bool) if mask is None else mask
+        return float(np.mean(self.guesses[mask] == self.labels[mask]))
+
+    def sure(self, probs: np.ndarray) -> np.ndarray:
+        """Whether the model is sure of each row, as the server decides."""
+        return sure(probs, self.threshold, self.other)
 
 
 @pytest.mark.parametrize("name", ["animals6", "animals6-q8"])
 def test_animals6_meets_its_targets(name: str) -> None:
-    metrics, dataset, test, probs = held_out(name)
-    classes = dataset.classes
-    predicted = probs.argmax(axis=1)
-    labels, sources = dataset.labels[test], dataset.sources[test]
-    common = np.isin(labels, [classes.index(c) for c in ("cat", "dog", "fish", "octopus")]) & (
-        sources == "bitmap"
+    run = HeldOut(name)
+    index = run.own_classes.index
+    common = np.isin(run.labels, [index(c) for c in ("cat", "dog", "fish", "octopus")]) & (
+        run.sources == "bitmap"
     )
     assert common.sum() > 1000
-    top1 = np.mean(predicted[common] == labels[common])
-    assert top1 >= 0.91, f"top-1 on cat/dog/fish/octopus test bitmaps {top1:.4f}"
-    for name in ("giraffe", "camel"):
-        mine = (labels == classes.index(name)) & (sources == "strokes")
+    assert run.top1(common) >= ANIMALS6_TOP1, (
+        f"top-1 on cat/dog/fish/octopus test bitmaps {run.top1(common):.4f}"
+    )
+    for label in ("giraffe", "camel"):
+        mine = run.labels == index(label)
         assert mine.sum() >= 5
-        recall = np.mean(predicted[mine] == labels[mine])
-        assert recall >= 0.70, f"{name} recall {recall:.2f} on {mine.sum()} held-out drawings"
-    assert abs(np.mean(predicted == labels) - recorded(metrics)["top1"]) < 2e-3
+        recall = np.mean(run.guesses[mine] == index(label))
+        precision = np.mean(run.labels[run.guesses == index(label)] == index(label))
+        assert recall >= 0.80 and precision >= 0.70, (
+            f"{label}: recall {recall:.2f}, precision {precision:.2f}"
+        )
+    if "source" not in run.metrics:
+        assert run.top1(common) == pytest.approx(run.metrics["test"]["bitmap"]["top1"], abs=2e-3)
 
 
 @pytest.mark.parametrize("name", ["everyday20", "everyday20-q8"])
 def test_everyday20_meets_its_target(name: str) -> None:
-    metrics, dataset, test, probs = held_out(name)
-    labels = dataset.labels[test]
-    top1 = np.mean(probs.argmax(axis=1) == labels)
-    assert top1 >= 0.88, f"top-1 {top1:.4f}"
-    assert abs(top1 - recorded(metrics)["top1"]) < 2e-3
+    run = HeldOut(name)
+    assert run.top1() >= EVERYDAY20_TOP1, f"top-1 {run.top1():.4f}"
+    if "source" not in run.metrics:
+        assert run.top1() == pytest.approx(run.metrics["test"]["all"]["top1"], abs=2e-3)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_model_is_sure_of_its_classes_and_not_of_other_things(name: str) -> None:
+    run = HeldOut(name)
+    own = run.sure(run.probs[run.own]).mean()
+    assert own >= 0.85, f"sure of {own:.1%} of its own classes' test drawings"
+    rejection = run.trained["rejection"]
+    doodles, _ = shape_bitmaps(SHAPES, FRESH_DOODLES, run.trained["split"]["seed"] + FRESH_SEED_OFFSET)
+    others = [doodles]
+    for label in run.trained["data"]["held_out"]:
+        path = find_bitmap_file(REPO / run.trained["data"]["bitmap_dir"], label)
+        others.append(load_bitmaps(path, HELD_OUT_ROWS).reshape(-1, 28, 28).astype(np.float32) / 255.0)
+    other_things = np.concatenate(others)
+    rate = run.sure(predict_tflite(run.folder / "model.tflite", other_things)).mean()
+    assert rate <= 0.20, f"sure of {rate:.1%} of {len(other_things)} drawings of other things"
+    if "source" not in run.metrics:
+        assert rate == pytest.approx(rejection["other_things_sure"], abs=2e-3)
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_the_probabilities_are_calibrated(name: str) -> None:
+    run = HeldOut(name)
+    calibration = run.metrics["calibration"]
+    labels = run.dataset.labels[run.test]
+    ece = expected_calibration_error(run.probs, labels)
+    assert ece == pytest.approx(calibration["test_ece_after"], abs=2e-3)
+    assert ece <= 0.03  # a guess at 80 % is right 77–83 % of the time, on average over the bins
 
 
 @pytest.mark.parametrize("name", QUANTIZED)
 def test_a_quantized_model_answers_as_its_float_source_does(name: str) -> None:
-    metrics, _, _, probs = held_out(name)
-    _, _, _, float_probs = held_out(metrics["source"])
-    agreement = np.mean(probs.argmax(axis=1) == float_probs.argmax(axis=1))
-    assert agreement >= 0.995 and agreement == pytest.approx(metrics["held_out"]["top1_agreement"], abs=1e-4)
+    run = HeldOut(name)
+    source = HeldOut(run.metrics["source"])
+    probs, float_probs = run.probs, source.probs
+    agreement = np.mean(probs.argmax(axis=1) == float_probs.argmax(axis=1))  # every output, every drawing
+    assert agreement == pytest.approx(run.metrics["held_out"]["top1_agreement_all_outputs"], abs=1e-4)
+    own = len(run.own_classes)
+    guesses = np.mean(probs[run.own][:, :own].argmax(axis=1) == float_probs[run.own][:, :own].argmax(axis=1))
+    assert guesses >= 0.995 and guesses == pytest.approx(run.metrics["held_out"]["top1_agreement"], abs=1e-4)
+    assert np.mean(run.sure(probs) == source.sure(float_probs)) >= 0.99
     assert np.max(np.abs(probs - float_probs)) < 0.1
-    size, source_size = (REPO / "models" / n / "model.tflite" for n in (name, metrics["source"]))
+    assert read_json(run.folder / CALIBRATION_FILE) == read_json(source.folder / CALIBRATION_FILE)
+    size, source_size = (REPO / "models" / n / "model.tflite" for n in (name, run.metrics["source"]))
     assert size.stat().st_size < source_size.stat().st_size / 3  # int8 weights: a quarter, plus the graph
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from trainer.architectures import ARCHITECTURES
 from trainer.data import DataError, SplitSpec
-from trainer.train import CLASS_WEIGHTS
+from trainer.train import CLASS_WEIGHTS, SCHEDULES
 
 DEFAULT_CLASSES = "cat,dog,fish,giraffe,camel,octopus"
 DATA = Path("../shared/quickdraw")
@@ -71,6 +71,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="do not turn, scale and shift training images a little at random (on by default)",
     )
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing (default 0)")
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="plateau",
+        help="learning rate: halved when the validation loss stalls (plateau, default), or annealed to "
+        "nearly zero over --epochs (cosine: the better use of a fixed budget)",
+    )
     parser.add_argument(
         "--negatives",
         default="",
@@ -163,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             mirror=args.mirror,
             affine=args.affine,
             label_smoothing=args.label_smoothing,
+            schedule=args.schedule,
             max_per_class=args.max_per_class,
             negatives=args.negative_list,
             negatives_per_class=args.negatives_per_class,

@@ -13,13 +13,17 @@ import keras
 import numpy as np
 
 ECE_BINS = 15
+THRESHOLD_FLOOR = 0.2  # the lowest "sure" threshold considered
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 241))
-EPSILON = 1e-7
+# Logits are recovered as log-probabilities (a softmax is unchanged by a constant added to every logit).
+# The model's float32 outputs keep about 7 digits down to 1e-38, so only outputs that underflow to zero
+# (logits 87 below the top one) are clipped, and those change nothing at temperatures near 1.
+EPSILON = 1e-30
 
 
 def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Return softmax probabilities as if the logits had been divided by `temperature`."""
-    logits = np.log(np.clip(probs, EPSILON, 1.0)) / temperature
+    logits = np.log(np.clip(np.asarray(probs, np.float64), EPSILON, 1.0)) / temperature
     logits -= logits.max(axis=1, keepdims=True)
     scaled = np.exp(logits)
     return scaled / scaled.sum(axis=1, keepdims=True)
@@ -27,7 +31,8 @@ def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
     """Return the mean negative log probability of the true labels."""
-    return float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], EPSILON, 1.0))))
+    picked = np.asarray(probs, np.float64)[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.clip(picked, EPSILON, 1.0))))
 
 
 def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -69,10 +74,10 @@ def sure(probs: np.ndarray, threshold: float, other: int | None) -> np.ndarray:
 def choose_threshold(probs: np.ndarray, labels: np.ndarray, other: int | None, own_rate: float) -> float:
     """Return the highest threshold at which the model is sure of `own_rate` of its classes' drawings.
 
-    Thresholds from 0.2 to 0.95 are considered; when none reaches `own_rate`, the lowest.
+    Thresholds from THRESHOLD_FLOOR to 0.95 are considered; when none reaches `own_rate`, the lowest.
     """
     own = labels != other if other is not None else np.ones(len(labels), bool)
-    candidates = np.round(np.linspace(0.2, 0.95, 76), 2)
+    candidates = np.round(np.linspace(THRESHOLD_FLOOR, 0.95, 76), 2)
     best = float(candidates[0])
     for threshold in candidates:
         if sure(probs[own], float(threshold), other).mean() >= own_rate:

@@ -37,7 +37,9 @@ def _figures_table(metrics: dict[str, Any]) -> list[str]:
     if metrics.get("baseline"):
         runs.append((metrics["baseline"]["arch"] + " (baseline)", metrics["baseline"]["test"]))
     if metrics.get("previous"):
-        runs.append((f"{metrics['previous']['arch']} (previous model)", metrics["previous"]["test"]))
+        runs.append(
+            (f"{metrics['previous']['arch'] or 'previous'} (previous model)", metrics["previous"]["test"])
+        )
     lines = [
         "| held-out test set | " + " | ".join(f"`{arch}`" for arch, _ in runs) + " |",
         "|---|" + "---|" * len(runs),
@@ -152,7 +154,13 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
             else ""
         ),
         "",
-        f"Training: Adam (learning rate 1e-3, halved when the validation loss stalls), batch "
+        "Training: Adam (learning rate 1e-3, "
+        + (
+            "annealed to 1e-5 over the epochs on a cosine"
+            if training.get("schedule") == "cosine"
+            else "halved when the validation loss stalls"
+        )
+        + f"), batch "
         f"{training['batch_size']}, early stopping on validation loss (patience {training['patience']}, best "
         f"weights restored): {training['epochs_run']} of at most {training['epochs_max']} epochs, best epoch "
         f"{training['best_epoch']}, {training['wall_seconds']:.0f} s of fitting"
@@ -169,9 +177,13 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
     ]
     if metrics.get("previous"):
         previous = metrics["previous"]
+        about = (
+            f"`{previous['arch']}`, {previous['parameters']:,} parameters" if previous["parameters"] else ""
+        )
         lines += [
-            f"Previous model: `{previous['folder']}` as it was before this run (`{previous['arch']}`, "
-            f"{previous['parameters']:,} parameters), scored on the same test drawings.",
+            f"Previous model: `{previous['folder']}` as it was before this run"
+            + (f" ({about})" if about else "")
+            + ", scored on the same test drawings.",
             "",
         ]
     if metrics.get("baseline"):
@@ -208,6 +220,12 @@ def _calibration_section(metrics: dict[str, Any]) -> list[str]:
         f"{c['ece_bins']} bins of the top probability went from {c['test_ece_before']:.4f} to "
         f"{c['test_ece_after']:.4f}, and the log loss from {c['test_log_loss_before']:.4f} to "
         f"{c['test_log_loss_after']:.4f}."
+        + (
+            f" On its classes' drawings alone, over its classes' outputs (what a person is shown), the ECE "
+            f"is {c['test_ece_own_classes']:.4f}."
+            if "test_ece_own_classes" in c
+            else ""
+        )
         + (" A guess at 80 % is right about 80 % of the time." if c["test_ece_after"] <= 0.03 else ""),
         "",
     ]
@@ -247,6 +265,19 @@ def _rejection_section(metrics: dict[str, Any]) -> list[str]:
     lines += [
         f"| **other things: fresh doodles, classes never trained on** | **{_pct(r['other_things_sure'])}** |",
         "",
+    ]
+    if r.get("right_when_sure") is not None:
+        lines += [
+            f"Of its classes' test drawings, its top guess is right for {_pct(r['right_when_sure'])} of "
+            f"those it is sure of, and for {_pct(r.get('right_when_not_sure'))} of the others."
+            + (
+                " The threshold is at its floor: no higher one kept the share of drawings it is sure of."
+                if r.get("threshold_at_floor")
+                else ""
+            ),
+            "",
+        ]
+    lines += [
         "Limits: the doodles the model was checked on come from the same generator as those it was trained "
         "on (with another seed), not from people; a person's square or word may look otherwise.",
         "",

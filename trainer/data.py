@@ -54,6 +54,8 @@ class Dataset:
                 "bitmap": int(np.sum(mine & (self.sources == "bitmap"))),
                 "strokes": int(np.sum(mine & (self.sources == "strokes"))),
             }
+            if np.any(mine & (self.sources == "other")):  # "something else": other classes and doodles
+                out[name]["other"] = int(np.sum(mine & (self.sources == "other")))
         return out
 
 

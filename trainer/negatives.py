@@ -248,11 +248,11 @@ def with_negatives(
             raise DataError(f"negative class {name!r}: no bitmap file in {bitmap_dir}")
         rows = load_bitmaps(path, per_class)
         found.append(rows.reshape(-1, SIDE, SIDE).astype(np.float32) / 255.0)
-        groups += [f"{OTHER}/{name}/{i}" for i in range(len(rows))]
+        groups += [f"{OTHER}/{name}/{i}" for i in range(len(rows))]  # a class: its own bitmaps
         files.append(str(path))
     doodles, kinds = shape_bitmaps(SHAPES, shapes_per_kind, seed)
     found.append(doodles)
-    groups += [f"{OTHER}/{kind}/{i}" for i, kind in enumerate(kinds)]
+    groups += [f"{OTHER}/{kind} doodle/{i}" for i, kind in enumerate(kinds)]  # never a class's name
     extra = np.concatenate(found)
     return Dataset(
         classes=[*dataset.classes, OTHER],
@@ -267,5 +267,5 @@ def with_negatives(
 
 
 def kind_of(group: str) -> str:
-    """Return the class or doodle kind a negative's group names (`_other/<kind>/<i>`)."""
+    """Return the class or doodle kind a negative's group names (`_other/cat/7`, `_other/word doodle/7`)."""
     return group.split("/")[1]

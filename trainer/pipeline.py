@@ -19,6 +19,8 @@ from realtime.recognizer import CALIBRATION_FILE
 from trainer.architectures import build_model, describe
 from trainer.augment import STYLE_COPIES, augment_training_set, plan_copies
 from trainer.calibrate import (
+    ECE_BINS,
+    THRESHOLD_FLOOR,
     bake_temperature,
     choose_threshold,
     expected_calibration_error,
@@ -47,6 +49,7 @@ from trainer.train import AFFINE, class_weights, fit
 
 EXPORT_CHECK_SAMPLES = 512
 FRESH_DOODLES = 200  # per kind, drawn with another seed than the training doodles, to check "sure"
+FRESH_SEED_OFFSET = 1_000_003
 HELD_OUT_ROWS = 1000  # per held-out class
 
 
@@ -67,6 +70,7 @@ class TrainConfig:
     mirror: bool = True
     affine: bool = True
     label_smoothing: float = 0.0
+    schedule: str = "plateau"
     max_per_class: int | None = None
     # The "something else" class: these classes' bitmaps (at most so many each) and synthetic doodles.
     negatives: list[str] = field(default_factory=list)
@@ -133,6 +137,7 @@ def train_one(
         mirror=config.mirror,
         affine=config.affine,
         label_smoothing=config.label_smoothing,
+        schedule=config.schedule,
         seed=config.split.seed,
         label=f"[{arch}] ",
     )
@@ -172,7 +177,7 @@ def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
 
 
 def calibrate(
-    model: keras.Model, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]
+    model: keras.Model, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], n_own: int
 ) -> dict[str, Any]:
     """Fit a temperature on the validation split, bake it into the model, report on the test split."""
     val_probs, test_probs = predict(model, val[0]), predict(model, test[0])
@@ -181,12 +186,17 @@ def calibrate(
     calibrated = predict(model, test[0])
     if not np.allclose(calibrated, with_temperature(test_probs, temperature), atol=1e-3):
         raise RuntimeError("the baked-in temperature does not give the calibrated probabilities")
+    own = test[1] < n_own
     return {
         "method": "temperature scaling fitted on the validation split (log loss), baked into the last layer",
         "temperature": round(temperature, 4),
-        "ece_bins": 15,
+        "ece_bins": ECE_BINS,
         "test_ece_before": round(expected_calibration_error(test_probs, test[1]), 4),
         "test_ece_after": round(expected_calibration_error(calibrated, test[1]), 4),
+        # The probabilities people see: the model's classes' drawings, its classes' outputs.
+        "test_ece_own_classes": round(
+            expected_calibration_error(calibrated[own][:, :n_own], test[1][own]), 4
+        ),
         "test_log_loss_before": round(log_loss(test_probs, test[1]), 4),
         "test_log_loss_after": round(log_loss(calibrated, test[1]), 4),
     }
@@ -213,12 +223,19 @@ def rejection_report(
         }
 
     own = test[dataset.labels[test] < n_own]
+    own_probs = predict(model, dataset.images[own])
+    own_sure = sure(own_probs, threshold, other)
+    right = own_probs[:, :n_own].argmax(axis=1) == dataset.labels[own]
     report: dict[str, Any] = {
         "other_label": OTHER if other is not None else None,
         "threshold": threshold,
         "rule": "sure when the top output is one of the model's classes, at the threshold or above",
         "threshold_chosen_for": f"sure of {config.sure_rate:.0%} of its classes' validation drawings",
         "own_classes_test": rate(dataset.images[own]),
+        # What "I see… a cat" promises: how often the guess is right when the model says it is sure.
+        "right_when_sure": round(float(right[own_sure].mean()), 4) if own_sure.any() else None,
+        "right_when_not_sure": round(float(right[~own_sure].mean()), 4) if (~own_sure).any() else None,
+        "threshold_at_floor": threshold == THRESHOLD_FLOOR,
         "own_classes_test_by_source": {
             source: rate(dataset.images[own[dataset.sources[own] == source]])
             for source in ("bitmap", "strokes")
@@ -231,14 +248,15 @@ def rejection_report(
         report["trained_kinds_test"] = {
             kind: rate(dataset.images[negatives[kinds == kind]]) for kind in sorted(set(kinds))
         }
-    fresh, names = shape_bitmaps(SHAPES, FRESH_DOODLES, config.split.seed + 1_000_003)
+    fresh, names = shape_bitmaps(SHAPES, FRESH_DOODLES, config.split.seed + FRESH_SEED_OFFSET)
     report["fresh_doodles"] = {kind: rate(fresh[np.asarray(names) == kind]) for kind in SHAPES}
     held_out = {}
     for name in config.held_out:
         path = find_bitmap_file(config.bitmap_dir, name) if config.bitmap_dir else None
-        if path is not None:
-            rows = load_bitmaps(path, HELD_OUT_ROWS)
-            held_out[name] = rate(rows.reshape(-1, 28, 28).astype(np.float32) / 255.0)
+        if path is None:
+            raise DataError(f"held-out class {name!r}: no bitmap file in {config.bitmap_dir}")
+        rows = load_bitmaps(path, HELD_OUT_ROWS)
+        held_out[name] = rate(rows.reshape(-1, 28, 28).astype(np.float32) / 255.0)
     report["held_out_classes"] = held_out
     others = [*report["fresh_doodles"].values(), *held_out.values()]
     report["other_things_sure"] = round(
@@ -273,7 +291,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     n_own, n_outputs = len(config.classes), len(dataset.classes)
 
     model, history = train_one(config.arch, config, n_outputs, (x_train, y_train), val_set)
-    calibration = calibrate(model, val_set, test_set)
+    calibration = calibrate(model, val_set, test_set, n_own)
     log(
         f"[{config.arch}] temperature {calibration['temperature']}, test ECE "
         f"{calibration['test_ece_before']:.4f} -> {calibration['test_ece_after']:.4f}"
@@ -367,6 +385,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
         "baseline": baseline,
         "previous": compared,
         "training": {
+            "schedule": config.schedule,
             "epochs_max": config.epochs,
             "batch_size": config.batch_size,
             "patience": config.patience,
