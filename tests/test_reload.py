@@ -13,6 +13,7 @@ from flask import Flask
 
 from realtime import create_app, socketio
 from realtime.config import MODELS_DIR, Config
+from realtime.live import classes
 from realtime.recognizer import Recognizer
 
 TOKEN = "test-token-" + "x" * 16
@@ -118,8 +119,9 @@ def test_a_reload_switches_the_model_tells_clients_and_predicts_again(make_app: 
         [event] = client.get_received()
         assert event["name"] == "model" and event["args"][0] == {
             "model": expected.version,
-            "labels": expected.labels,
+            "labels": classes(expected),  # never its "something else" output
         }
+        assert "_other" in expected.labels and "_other" not in event["args"][0]["labels"]
     assert live.flush() == 1  # the open drawing, at once; the empty one has nothing to predict
     [after] = [m["args"][0] for m in drawing.get_received() if m["name"] == "prediction"]
     assert (after["seq"], after["model"]) == (1, expected.version)
