@@ -153,14 +153,18 @@ def test_a_drawing_never_holds_room_for_more_points_than_its_limit() -> None:
     assert drawing.points == 100 and len(drawing._xy) == 100
 
 
+class Uniform:
+    """A stand-in model that answers the same for every drawing."""
+
+    name, version, labels = "uniform", "uniform-0", ["a", "b"]
+    other, sure_threshold = None, 0.5
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Two classes at one half each."""
+        return np.full((len(batch), 2), 0.5, np.float32)
+
+
 def test_a_live_round_lets_other_work_in_after_each_drawing() -> None:
-    class Uniform:
-        name, version, labels = "uniform", "uniform-0", ["a", "b"]
-        other, sure_threshold = None, 0.5
-
-        def predict(self, batch: np.ndarray) -> np.ndarray:
-            return np.full((len(batch), 2), 0.5, np.float32)
-
     events: list[str] = []
     drawing = Drawing(LIMITS)
     drawing.add_points(np.array([[0.0, 0.0], [100.0, 50.0]]))
@@ -233,13 +237,6 @@ class _Server:
 
 
 def test_pacing_predicts_a_connection_at_most_once_per_interval_and_never_drops_the_last() -> None:
-    class Uniform:
-        name, version, labels = "uniform", "uniform-0", ["a", "b"]
-        other, sure_threshold = None, 0.5
-
-        def predict(self, batch: np.ndarray) -> np.ndarray:
-            return np.full((len(batch), 2), 0.5, np.float32)
-
     server = _Server()
     live = LivePredictor(
         server, Uniform(), LIMITS, max_connections=10, max_batch=2, metrics=Metrics(), background=False,

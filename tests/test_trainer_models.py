@@ -11,9 +11,9 @@ import pytest
 
 from realtime.recognizer import CALIBRATION_FILE
 from trainer.calibrate import expected_calibration_error, sure
-from trainer.data import DataError, find_bitmap_file, load_bitmaps, recorded_test_split
+from trainer.data import DataError, recorded_test_split
 from trainer.litert import load_interpreter, predict_tflite
-from trainer.negatives import SHAPES, shape_bitmaps
+from trainer.negatives import SHAPES, class_bitmaps, shape_bitmaps
 from trainer.pipeline import FRESH_DOODLES, FRESH_SEED_OFFSET, HELD_OUT_ROWS
 from trainer.quantize import verdict
 
@@ -126,8 +126,7 @@ def test_the_model_is_sure_of_its_classes_and_not_of_other_things(name: str) -> 
     doodles, _ = shape_bitmaps(SHAPES, FRESH_DOODLES, run.trained["split"]["seed"] + FRESH_SEED_OFFSET)
     others = [doodles]
     for label in run.trained["data"]["held_out"]:
-        path = find_bitmap_file(REPO / run.trained["data"]["bitmap_dir"], label)
-        others.append(load_bitmaps(path, HELD_OUT_ROWS).reshape(-1, 28, 28).astype(np.float32) / 255.0)
+        others.append(class_bitmaps(REPO / run.trained["data"]["bitmap_dir"], label, HELD_OUT_ROWS)[1])
     other_things = np.concatenate(others)
     rate = run.sure(predict_tflite(run.folder / "model.tflite", other_things)).mean()
     bound = SURE_OF_OTHER_THINGS[name.removesuffix("-q8")]

@@ -37,19 +37,17 @@ def _conv_bn(filters: int) -> list[layers.Layer]:
     ]
 
 
-def build_small(n_classes: int) -> keras.Model:
-    """Build the small CNN: conv-BN-ReLU stages of 16, 32+32 and 64 filters, pooling, dense 128, softmax."""
-    # Channel counts stay multiples of 16: LiteRT's CPU kernels run such layers far faster (24 or 48 channels
-    # cost as much time as 32 or 64), which keeps one image well under 100 µs.
+def _stages(name: str, n_classes: int, first: int, middle: int, last: int) -> keras.Model:
+    """Build conv-BN-ReLU stages of `first`, `middle`+`middle`, `last` filters, each pooled; dense 128."""
     return keras.Sequential(
         [
             keras.Input(shape=INPUT_SHAPE),
-            *_conv_bn(16),
+            *_conv_bn(first),
             layers.MaxPooling2D(2),
-            *_conv_bn(32),
-            *_conv_bn(32),
+            *_conv_bn(middle),
+            *_conv_bn(middle),
             layers.MaxPooling2D(2),
-            *_conv_bn(64),
+            *_conv_bn(last),
             layers.MaxPooling2D(2),
             layers.Flatten(),
             layers.Dropout(0.3),
@@ -57,31 +55,21 @@ def build_small(n_classes: int) -> keras.Model:
             layers.Dropout(0.3),
             layers.Dense(n_classes, activation="softmax"),
         ],
-        name="small",
+        name=name,
     )
+
+
+def build_small(n_classes: int) -> keras.Model:
+    """Build the small CNN: stages of 16, 32+32 and 64 filters (≈108k parameters)."""
+    # Channel counts stay multiples of 16: LiteRT's CPU kernels run such layers far faster (24 or 48 channels
+    # cost as much time as 32 or 64), which keeps one image well under 100 µs.
+    return _stages("small", n_classes, 16, 32, 64)
 
 
 def build_wide(n_classes: int) -> keras.Model:
-    """Build the default CNN: conv-BN-ReLU stages of 32, 64+64 and 128 filters, pooling, dense 128."""
+    """Build the wide CNN (the trainer's default): stages of 32, 64+64 and 128 filters (≈280k parameters)."""
     # Four times the small CNN's work: 8-bit weights (python -m trainer.quantize) run it in about 100 µs.
-    return keras.Sequential(
-        [
-            keras.Input(shape=INPUT_SHAPE),
-            *_conv_bn(32),
-            layers.MaxPooling2D(2),
-            *_conv_bn(64),
-            *_conv_bn(64),
-            layers.MaxPooling2D(2),
-            *_conv_bn(128),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dropout(0.3),
-            layers.Dense(128, activation="relu"),
-            layers.Dropout(0.3),
-            layers.Dense(n_classes, activation="softmax"),
-        ],
-        name="wide",
-    )
+    return _stages("wide", n_classes, 32, 64, 128)
 
 
 def build_tiny(n_classes: int) -> keras.Model:

@@ -226,7 +226,11 @@ def _calibration_section(metrics: dict[str, Any]) -> list[str]:
             if "test_ece_own_classes" in c
             else ""
         )
-        + (" A guess at 80 % is right about 80 % of the time." if c["test_ece_after"] <= 0.03 else ""),
+        + (
+            ' Its top output ("something else" included) at 80 % is right about 80 % of the time.'
+            if c["test_ece_after"] <= 0.03
+            else ""
+        ),
         "",
     ]
 

@@ -228,6 +228,14 @@ def shape_bitmaps(kinds: tuple[str, ...], per_kind: int, seed: int) -> tuple[np.
     return np.asarray(out, np.float32).reshape(-1, 28, 28), names
 
 
+def class_bitmaps(bitmap_dir: Path | None, name: str, limit: int) -> tuple[Path, np.ndarray]:
+    """Return a class's bitmap file and up to `limit` of its rows as float32 (N, 28, 28) in [0, 1]."""
+    path = find_bitmap_file(bitmap_dir, name) if bitmap_dir else None
+    if path is None:
+        raise DataError(f"class {name!r}: no bitmap file in {bitmap_dir}")
+    return path, load_bitmaps(path, limit).reshape(-1, SIDE, SIDE).astype(np.float32) / 255.0
+
+
 def with_negatives(
     dataset: Dataset,
     bitmap_dir: Path | None,
@@ -243,11 +251,8 @@ def with_negatives(
     found, groups = [], []
     files = []
     for name in classes:
-        path = find_bitmap_file(bitmap_dir, name) if bitmap_dir else None
-        if path is None:
-            raise DataError(f"negative class {name!r}: no bitmap file in {bitmap_dir}")
-        rows = load_bitmaps(path, per_class)
-        found.append(rows.reshape(-1, SIDE, SIDE).astype(np.float32) / 255.0)
+        path, rows = class_bitmaps(bitmap_dir, name, per_class)
+        found.append(rows)
         groups += [f"{OTHER}/{name}/{i}" for i in range(len(rows))]  # a class: its own bitmaps
         files.append(str(path))
     doodles, kinds = shape_bitmaps(SHAPES, shapes_per_kind, seed)

@@ -36,15 +36,13 @@ from trainer.data import (
     DataError,
     Dataset,
     SplitSpec,
-    find_bitmap_file,
-    load_bitmaps,
     load_dataset,
     split_indices,
 )
 from trainer.evaluate import evaluate_split, save_confusion_png, summarize
 from trainer.export import export_model
 from trainer.litert import LATENCY_SETUP, predict_tflite, single_image_latency_us
-from trainer.negatives import OTHER, SHAPES, kind_of, shape_bitmaps, with_negatives
+from trainer.negatives import OTHER, SHAPES, class_bitmaps, kind_of, shape_bitmaps, with_negatives
 from trainer.train import AFFINE, class_weights, fit
 
 EXPORT_CHECK_SAMPLES = 512
@@ -178,8 +176,11 @@ def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
 
 def calibrate(
     model: keras.Model, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], n_own: int
-) -> dict[str, Any]:
-    """Fit a temperature on the validation split, bake it into the model, report on the test split."""
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Fit a temperature on the validation split and bake it into the model.
+
+    Return the report on the test split and the calibrated model's probabilities for it.
+    """
     val_probs, test_probs = predict(model, val[0]), predict(model, test[0])
     temperature = fit_temperature(val_probs, val[1])
     bake_temperature(model, temperature)
@@ -187,7 +188,7 @@ def calibrate(
     if not np.allclose(calibrated, with_temperature(test_probs, temperature), atol=1e-3):
         raise RuntimeError("the baked-in temperature does not give the calibrated probabilities")
     own = test[1] < n_own
-    return {
+    report = {
         "method": "temperature scaling fitted on the validation split (log loss), baked into the last layer",
         "temperature": round(temperature, 4),
         "ece_bins": ECE_BINS,
@@ -200,6 +201,7 @@ def calibrate(
         "test_log_loss_before": round(log_loss(test_probs, test[1]), 4),
         "test_log_loss_after": round(log_loss(calibrated, test[1]), 4),
     }
+    return report, calibrated
 
 
 def rejection_report(
@@ -208,60 +210,57 @@ def rejection_report(
     dataset: Dataset,
     val: np.ndarray,
     test: np.ndarray,
+    test_probs: np.ndarray,
 ) -> dict[str, Any]:
-    """Choose the "sure" threshold on the validation split; report how often the model is sure of what."""
+    """Choose the "sure" threshold on the validation split; report how often the model is sure of what.
+
+    `test_probs` are the (calibrated) model's probabilities for `test`, in its order.
+    """
     n_own = len(config.classes)
     other = n_own if config.rejects else None
     threshold = choose_threshold(
         predict(model, dataset.images[val]), dataset.labels[val], other, config.sure_rate
     )
 
-    def rate(images: np.ndarray) -> dict[str, float | int]:
-        return {
-            "n": len(images),
-            "sure": round(float(sure(predict(model, images), threshold, other).mean()), 4),
-        }
+    def rate(said: np.ndarray) -> dict[str, float | int]:
+        return {"n": len(said), "sure": round(float(said.mean()), 4)}
 
-    own = test[dataset.labels[test] < n_own]
-    own_probs = predict(model, dataset.images[own])
-    own_sure = sure(own_probs, threshold, other)
-    right = own_probs[:, :n_own].argmax(axis=1) == dataset.labels[own]
+    labels, sources = dataset.labels[test], dataset.sources[test]
+    said = sure(test_probs, threshold, other)
+    own = labels < n_own
+    right = test_probs[:, :n_own].argmax(axis=1) == labels
     report: dict[str, Any] = {
         "other_label": OTHER if other is not None else None,
         "threshold": threshold,
         "rule": "sure when the top output is one of the model's classes, at the threshold or above",
         "threshold_chosen_for": f"sure of {config.sure_rate:.0%} of its classes' validation drawings",
-        "own_classes_test": rate(dataset.images[own]),
+        "own_classes_test": rate(said[own]),
         # What "I see… a cat" promises: how often the guess is right when the model says it is sure.
-        "right_when_sure": round(float(right[own_sure].mean()), 4) if own_sure.any() else None,
-        "right_when_not_sure": round(float(right[~own_sure].mean()), 4) if (~own_sure).any() else None,
+        "right_when_sure": round(float(right[own & said].mean()), 4) if (own & said).any() else None,
+        "right_when_not_sure": round(float(right[own & ~said].mean()), 4) if (own & ~said).any() else None,
         "threshold_at_floor": threshold == THRESHOLD_FLOOR,
         "own_classes_test_by_source": {
-            source: rate(dataset.images[own[dataset.sources[own] == source]])
+            source: rate(said[own & (sources == source)])
             for source in ("bitmap", "strokes")
-            if np.any(dataset.sources[own] == source)
+            if np.any(own & (sources == source))
         },
     }
     if other is not None:
-        negatives = test[dataset.labels[test] == other]
-        kinds = np.asarray([kind_of(g) for g in dataset.groups[negatives]])
+        negatives = labels == other
+        kinds = np.asarray([kind_of(group) for group in dataset.groups[test][negatives]])
         report["trained_kinds_test"] = {
-            kind: rate(dataset.images[negatives[kinds == kind]]) for kind in sorted(set(kinds))
+            kind: rate(said[negatives][kinds == kind]) for kind in sorted(set(kinds))
         }
     fresh, names = shape_bitmaps(SHAPES, FRESH_DOODLES, config.split.seed + FRESH_SEED_OFFSET)
-    report["fresh_doodles"] = {kind: rate(fresh[np.asarray(names) == kind]) for kind in SHAPES}
-    held_out = {}
+    fresh_said = sure(predict(model, fresh), threshold, other)
+    report["fresh_doodles"] = {kind: rate(fresh_said[np.asarray(names) == kind]) for kind in SHAPES}
+    held_out, held_out_said = {}, []
     for name in config.held_out:
-        path = find_bitmap_file(config.bitmap_dir, name) if config.bitmap_dir else None
-        if path is None:
-            raise DataError(f"held-out class {name!r}: no bitmap file in {config.bitmap_dir}")
-        rows = load_bitmaps(path, HELD_OUT_ROWS)
-        held_out[name] = rate(rows.reshape(-1, 28, 28).astype(np.float32) / 255.0)
+        _, rows = class_bitmaps(config.bitmap_dir, name, HELD_OUT_ROWS)
+        held_out_said.append(sure(predict(model, rows), threshold, other))
+        held_out[name] = rate(held_out_said[-1])
     report["held_out_classes"] = held_out
-    others = [*report["fresh_doodles"].values(), *held_out.values()]
-    report["other_things_sure"] = round(
-        sum(r["sure"] * r["n"] for r in others) / max(1, sum(r["n"] for r in others)), 4
-    )
+    report["other_things_sure"] = round(float(np.concatenate([fresh_said, *held_out_said]).mean()), 4)
     return report
 
 
@@ -291,7 +290,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     n_own, n_outputs = len(config.classes), len(dataset.classes)
 
     model, history = train_one(config.arch, config, n_outputs, (x_train, y_train), val_set)
-    calibration = calibrate(model, val_set, test_set, n_own)
+    calibration, test_probs = calibrate(model, val_set, test_set, n_own)
     log(
         f"[{config.arch}] temperature {calibration['temperature']}, test ECE "
         f"{calibration['test_ece_before']:.4f} -> {calibration['test_ece_after']:.4f}"
@@ -299,10 +298,10 @@ def run(config: TrainConfig) -> dict[str, Any]:
     own = test[dataset.labels[test] < n_own]
     test_labels, test_sources = dataset.labels[own], dataset.sources[own]
     # The guesses a person sees: the model's own classes, most likely first ("something else" is never one).
-    probs = predict(model, dataset.images[own])[:, :n_own]
+    probs = test_probs[test_set[1] < n_own][:, :n_own]
     evaluation = evaluate_split(probs, test_labels, test_sources, config.classes)
-    with_other = summarize(predict(model, test_set[0]), test_set[1], dataset.classes)
-    rejection = rejection_report(model, config, dataset, val, test)
+    with_other = summarize(test_probs, test_set[1], dataset.classes)
+    rejection = rejection_report(model, config, dataset, val, test, test_probs)
     log(
         f"[{config.arch}] sure at p >= {rejection['threshold']}: own classes "
         f"{rejection['own_classes_test']['sure']:.3f}, other things {rejection['other_things_sure']:.3f}"
