@@ -117,6 +117,13 @@ class Config:
     # is 20). Each thread that decodes keeps its own malloc arena resident: ten POSTs in flight took
     # the server from 100 to 159 MiB with 20 threads, to 125 MiB with 2, which also served 15 % more.
     BLOCKING_THREADS: int = _setting(2, low=1)
+    # Play (/play and rooms): seconds per round; players per room; how long a room waits for its host to
+    # come back, for anyone once empty, and for anything at all before it ends.
+    ROUND_SECONDS: float = _setting(20.0, low=3.0, most=300.0)
+    ROOM_MAX_PLAYERS: int = _setting(60, low=1, most=500)
+    ROOM_HOST_GRACE_S: float = _setting(60.0, low=0.5)
+    ROOM_EMPTY_S: float = _setting(120.0, low=0.5)
+    ROOM_IDLE_S: float = _setting(1800.0, low=1.0)
     limits: Limits = field(init=False, repr=False)  # derived: what `ready.limits` advertises
 
     def __post_init__(self) -> None:

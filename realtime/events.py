@@ -22,6 +22,7 @@ from socketio.exceptions import ConnectionRefusedError
 from realtime import images
 from realtime.drawing import Drawing
 from realtime.live import LivePredictor, classes
+from realtime.play import Play
 from realtime.preprocess import InputError
 from realtime.protocol import (
     PROTOCOL_VERSION,
@@ -33,11 +34,26 @@ from realtime.protocol import (
     parse_seq,
     parse_strokes,
 )
+from realtime.ratelimit import Network, client_address
 
 log = logging.getLogger(__name__)
 
 # The events a client may send; python-socketio itself raises `connect` and `disconnect`.
-CLIENT_EVENTS = frozenset({"stroke_points", "stroke_end", "undo", "clear", "sync", "snapshot", "options"})
+DRAWING_EVENTS = frozenset({"stroke_points", "stroke_end", "undo", "clear", "sync", "snapshot", "options"})
+# The game's events (realtime.play); `round_ready` changes the drawing, so it is handled like one.
+PLAY_EVENTS = frozenset(
+    {
+        "solo_start",
+        "room_create",
+        "room_host",
+        "room_join",
+        "room_rejoin",
+        "round_start",
+        "round_skip",
+        "room_close",
+    }
+)
+CLIENT_EVENTS = DRAWING_EVENTS | PLAY_EVENTS | {"round_ready"}
 
 
 class LiveEvents(socketio.Namespace):
@@ -45,10 +61,18 @@ class LiveEvents(socketio.Namespace):
     for prediction; a refused one gets an `error` event and changes nothing."""
 
     def __init__(
-        self, live: LivePredictor, limits: Limits, run_blocking: Callable[..., Any], node: str
+        self,
+        live: LivePredictor,
+        play: Play,
+        limits: Limits,
+        run_blocking: Callable[..., Any],
+        node: str,
+        trusted: tuple[Network, ...] = (),
     ) -> None:
         super().__init__("/")
         self.live = live
+        self.play = play
+        self.trusted = trusted  # proxies whose X-Forwarded-For names the client
         self.limits = limits
         self.run_blocking = run_blocking  # runs calls of milliseconds off the event loop
         self.node = node  # this process's id, sent in `ready`
@@ -63,8 +87,10 @@ class LiveEvents(socketio.Namespace):
         known = event in CLIENT_EVENTS or event in ("connect", "disconnect")
         if event not in ("connect", "disconnect"):
             self._counted[event if known else "unknown"].inc()
-        handler = getattr(self, f"on_{event}") if known else self.on_unknown_event
         try:
+            if event in PLAY_EVENTS:
+                return self._play(event, *args)
+            handler = getattr(self, f"on_{event}") if known else self.on_unknown_event
             return handler(*args) if known else handler(event, *args)
         except ConnectionRefusedError:
             raise
@@ -86,6 +112,8 @@ class LiveEvents(socketio.Namespace):
         if self.live.open(sid, see_bitmap) is None:
             log.warning("refused a connection: %d sessions open", len(self.live))
             raise ConnectionRefusedError("server_full")
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        self.play.connected(sid, client_address(environ.get("REMOTE_ADDR"), forwarded, self.trusted))
         model = self.live.model
         ready = {
             "protocol": PROTOCOL_VERSION,
@@ -97,8 +125,9 @@ class LiveEvents(socketio.Namespace):
         self.emit("ready", ready, to=sid, ignore_queue=True)
 
     def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        """Free the connection's session."""
+        """Free the connection's session and its seat in a game."""
         self.live.close(sid)
+        self.play.leave(sid)
 
     def on_stroke_points(self, sid: str, *args: Any) -> None:
         """Append points to the open stroke: `{seq, points: [[x, y], ...]}`."""
@@ -131,6 +160,24 @@ class LiveEvents(socketio.Namespace):
             return
         try:
             session.see_bitmap = parse_see_bitmap(parse_payload(args), session.see_bitmap)
+        except InputError as exc:
+            self.error(sid, exc.code, exc.message)
+
+    def on_round_ready(self, sid: str, *args: Any) -> None:
+        """Begin drawing the game's current round: `{seq, round}`; the drawing starts empty."""
+
+        def clear(drawing: Drawing, fresh: bool) -> None:
+            if fresh:
+                drawing.clear()
+
+        self._update(sid, args, clear, prepare=lambda payload: self.play.round_ready(sid, payload))
+
+    def _play(self, event: str, sid: str, *args: Any) -> None:
+        """Hand a game event's payload to realtime.play; a refusal becomes an `error` event."""
+        if self.live.get(sid) is None:
+            return
+        try:
+            getattr(self.play, event)(sid, parse_payload(args))
         except InputError as exc:
             self.error(sid, exc.code, exc.message)
 

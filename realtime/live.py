@@ -162,6 +162,8 @@ class LivePredictor:
         self._wake = server.eio.create_event()
         self._worker: Any = None
         self._resumed_at = 0.0  # perf_counter() when the running round last had or gave up the loop
+        # Called with (session, seq, outcome) after each prediction sent (realtime.play looks for the prompt).
+        self.observer: Callable[[Session, int, Outcome], None] | None = None
 
     def __len__(self) -> int:
         """Return the number of open sessions."""
@@ -298,6 +300,11 @@ class LivePredictor:
         self.server.emit("prediction", payload, to=session.sid, ignore_queue=True)
         self.metrics.predictions.inc()
         self.metrics.latency.observe(waited)
+        if self.observer is not None:
+            try:
+                self.observer(session, seq, outcome)
+            except Exception:
+                log.exception("the prediction observer failed")
 
     def _due_in(self) -> float | None:
         """Return the seconds until the next paced session is due (None: no session is dirty)."""

@@ -16,18 +16,21 @@ from urllib.parse import urlsplit, urlunsplit
 import socketio as socketio_lib
 from flask import Flask
 from flask_socketio import SocketIO
-from redis import RedisError
+from redis import Redis, RedisError
 
 from realtime import compat, routes, transport, wire
 from realtime.concurrency import blocking_caller, size_tpool
 from realtime.config import Config
 from realtime.events import LiveEvents
+from realtime.game import Timing
 from realtime.gate import Gate
 from realtime.live import LivePredictor, Model, classes
 from realtime.metrics import Metrics
+from realtime.play import Play
 from realtime.ratelimit import AddressLimiter
 from realtime.recognizer import Recognizer
 from realtime.reload import ModelSwitcher
+from realtime.rooms import MemoryStore, RedisStore
 
 ROOT = Path(__file__).resolve().parent.parent
 # The admin routes, per client address: a guessed token costs a second, a burst of five tries at most.
@@ -137,7 +140,15 @@ def create_app(
         metrics=metrics,
         background=live_worker,
     )
-    events = LiveEvents(live, config.limits, run_blocking, config.NODE_NAME)
+    timing = Timing(config.ROOM_HOST_GRACE_S, config.ROOM_EMPTY_S, config.ROOM_IDLE_S)
+    store = (
+        RedisStore(Redis.from_url(config.REDIS_URL, socket_timeout=5, **redis_options), timing)
+        if config.REDIS_URL
+        else MemoryStore(timing)
+    )
+    play = Play(live, store, seconds=config.ROUND_SECONDS, max_players=config.ROOM_MAX_PLAYERS)
+    live.observer = play.observe
+    events = LiveEvents(live, play, config.limits, run_blocking, config.NODE_NAME, config.TRUSTED_PROXIES)
     server.register_namespace(events)
     Gate(server, config.limits, events.error)
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)

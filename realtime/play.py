@@ -1,0 +1,420 @@
+"""Play: this process's part of every game (realtime.game) whose players or host pages it holds.
+
+A game lives in the room store (realtime.rooms), in Redis when processes share a message queue, so any
+process can change it; every change is broadcast as a `game` event to the game's Socket.IO room through
+the message queue, which reaches the game's connections on every process. What only this process knows
+stays here: which of its connections sit in which game (seats), and each drawing's predictions. The
+server alone decides that a drawing was recognised: when its own prediction of a player's drawing of the
+current round is sure and names the prompt, before the round's end.
+
+A clock (one background task per process) applies what is due (a round's end, the next solo round, an
+absent host, an empty or idle room) and sends the board the thumbnails held back by the throttle.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from realtime import game as rules
+from realtime import preprocess
+from realtime.drawing import Snapshot, Strokes
+from realtime.game import Game, Timing
+from realtime.live import LivePredictor, Outcome, Session, classes
+from realtime.preprocess import InputError
+from realtime.ratelimit import AddressLimiter, TokenBucket, rate_key
+from realtime.rooms import Deleted, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TICK_S = 0.2  # how often the clock looks for due games and held-back thumbnails
+THUMB_INTERVAL_S = 0.25  # a player's thumbnail goes to the board at most this often
+# Attempts to name a room (join, rejoin, host) per connection and per client address: a room code has
+# 25^8 values, so guessing one of even a thousand open rooms takes 10^8 attempts.
+JOIN_RATE, JOIN_BURST = 1.0, 5
+ADDRESS_JOIN_RATE, ADDRESS_JOIN_BURST = 2.0, 20
+SOLO_NAME = "You"
+
+
+@dataclass
+class Seat:
+    """One of this process's connections in a game: a player drawing, or a host or board page."""
+
+    code: str
+    player: str | None  # None: a host or board page
+    mode: str
+    round: int | None = None  # the round this connection draws, once it said `round_ready`
+    prompt: str = ""
+    ends_at: float = 0.0
+    ready_seq: int = -1  # predictions of messages up to this one show the drawing before the round
+    claimed: bool = False  # recognised (or being recorded as recognised) in this round
+    thumb_at: float = 0.0  # monotonic time of the last thumbnail sent
+    thumb_version: int = -1  # the drawing version it showed
+    thumb_due: tuple[int, Outcome, Snapshot] | None = None  # held back by the throttle
+
+
+def thumbnail(snapshot: Snapshot) -> list[list[list[int]]]:
+    """Return a drawing as the board draws it: Quick, Draw! simplified strokes (0–255), [] for none."""
+    if not isinstance(snapshot, Strokes) or not snapshot.counts:
+        return []
+    try:
+        frame = preprocess.box_frame(*snapshot.box)
+    except InputError:  # a single point
+        return []
+    xy, counts = preprocess.simplify(snapshot.xy, snapshot.counts, frame)
+    strokes, start = [], 0
+    for n in counts:
+        stroke = xy[start : start + n].astype(np.int64)
+        strokes.append([stroke[:, 0].tolist(), stroke[:, 1].tolist()])
+        start += n
+    return strokes
+
+
+class Play:
+    """This process's seats in games, the handlers of the game events, the recognition check and the clock."""
+
+    def __init__(
+        self,
+        live: LivePredictor,
+        store: Store,
+        *,
+        seconds: float,
+        max_players: int,
+    ) -> None:
+        self.live = live
+        self.server = live.server
+        self.store = store
+        self.seconds = seconds
+        self.max_players = max_players
+        self.seats: dict[str, Seat] = {}
+        self.addresses: dict[str, str] = {}  # sid -> client address, for the join rate limit
+        self._attempts: dict[str, TokenBucket] = {}  # per connection
+        self._address_attempts = AddressLimiter(ADDRESS_JOIN_RATE, ADDRESS_JOIN_BURST)
+        self._clock: Any = None
+
+    @property
+    def timing(self) -> Timing:
+        """Return how long games wait for their host, when empty and when idle."""
+        return self.store.timing
+
+    # --- events ---------------------------------------------------------------------------------------
+
+    def solo_start(self, sid: str, payload: dict[str, Any]) -> None:
+        """Start a solo game of six rounds for this connection; its first round starts at once."""
+        token = secrets.token_urlsafe(24)
+
+        def setup(game: Game) -> str:
+            player = game.add_player(SOLO_NAME, token, sid, 1, time.time())
+            game.start_round(time.time())
+            return player.id
+
+        game, player_id = self._create(sid, "solo", token, rules.SOLO_ROUNDS, setup)
+        self._seat_player(sid, game, player_id, token)
+
+    def room_create(self, sid: str, payload: dict[str, Any]) -> None:
+        """Create a room hosted by this connection: `{rounds}` (default 6); answer `hosted`."""
+        rounds = payload.get("rounds", rules.SOLO_ROUNDS)
+        if type(rounds) is not int or not 1 <= rounds <= rules.MAX_ROUNDS:
+            raise InputError("bad_payload", f"rounds must be a whole number from 1 to {rules.MAX_ROUNDS}")
+        token = secrets.token_urlsafe(24)
+        game, _ = self._create(sid, "room", token, rounds, lambda g: g.add_host(sid, time.time()))
+        self._emit_to(
+            sid, "hosted", {"code": game.code, "shown": rules.shown_code(game.code), "token": token}
+        )
+        self._seat_host(sid, game)
+
+    def room_host(self, sid: str, payload: dict[str, Any]) -> None:
+        """Attach a host or board page to its room: `{code, token}` (the host's token)."""
+        code = self._attempt(sid, payload)
+        game = self.store.get(code)
+        if game is None or not game.is_host(payload.get("token")):
+            raise InputError("bad_token", "that is not the host's token for this room")
+        self._host(sid, code)
+
+    def room_join(self, sid: str, payload: dict[str, Any]) -> None:
+        """Join a room as a new player: `{code, name}`; answer `joined` with the token for rejoining."""
+        code = self._attempt(sid, payload)
+        name = rules.clean_name(payload.get("name"))
+        if self.store.get(code) is None:
+            raise InputError("room_not_found", "no such room: it may have expired, or the code is mistyped")
+        self._leave(sid)
+        token = secrets.token_urlsafe(24)
+        game, player = self.store.update(
+            code, lambda g: g.add_player(name, token, sid, self.max_players, time.time())
+        )
+        self._seat_player(sid, game, player.id, token)
+
+    def room_rejoin(self, sid: str, payload: dict[str, Any]) -> None:
+        """Take one's place again after a reconnect: `{code, player, token}`; name and score are kept."""
+        code = self._attempt(sid, payload)
+
+        def seat(game: Game) -> str:
+            player = game.player_by_token(payload.get("player"), payload.get("token"))
+            game.seat(player, sid, time.time())
+            return player.id
+
+        self._leave(sid)
+        game, player_id = self.store.update(code, seat)
+        self._seat_player(sid, game, player_id, None)
+
+    def round_start(self, sid: str, payload: dict[str, Any]) -> None:
+        """Start the next round (the host): `{code, token}`."""
+        self._as_host(payload, lambda g: g.start_round(time.time()))
+
+    def round_skip(self, sid: str, payload: dict[str, Any]) -> None:
+        """End the round being drawn (the host): `{code, token}`."""
+        self._as_host(payload, lambda g: g.end_round(time.time()))
+
+    def room_close(self, sid: str, payload: dict[str, Any]) -> None:
+        """End the game for everyone (the host): `{code, token}`."""
+
+        def close(game: Game) -> None:
+            if game.phase == "over":
+                raise InputError("room_over", "this game is over")
+            game.finish("closed", time.time())
+
+        self._as_host(payload, close)
+
+    def round_ready(self, sid: str, payload: dict[str, Any]) -> bool:
+        """Begin drawing round `{round}` of this connection's game; True: its drawing is to be cleared.
+
+        The page sends it when a round starts (and again after a reconnect, before its drawing): from its
+        `seq` on, the drawing's predictions count for the round.
+        """
+        seat = self.seats.get(sid)
+        if seat is None or seat.player is None:
+            raise InputError("not_in_room", "join a room or start a game first")
+        game = self.store.get(seat.code)
+        current = game.current if game is not None else None
+        index = payload.get("round")
+        if game is None or game.phase != "drawing" or current is None or index != current.index:
+            raise InputError("no_round", "that round is not being drawn")
+        fresh = seat.round != index
+        if fresh:
+            seat.round, seat.prompt, seat.ends_at, seat.claimed = (
+                index,
+                current.prompt,
+                current.ends_at,
+                False,
+            )
+        seat.ready_seq = payload["seq"]
+        return fresh
+
+    # --- connections ----------------------------------------------------------------------------------
+
+    def connected(self, sid: str, address: str) -> None:
+        """Note a new connection's client address."""
+        self.addresses[sid] = address
+
+    def leave(self, sid: str) -> None:
+        """Forget a closed connection: its seat here, its place in its game (name and score are kept)."""
+        self._attempts.pop(sid, None)
+        self.addresses.pop(sid, None)
+        self._leave(sid)
+
+    def observe(self, session: Session, seq: int, outcome: Outcome) -> None:
+        """Look at a prediction just sent: recognise the prompt, update the board's thumbnail."""
+        seat = self.seats.get(session.sid)
+        if seat is None or seat.round is None:
+            return
+        if seat.mode == "room":
+            with self.live.lock:
+                state = (session.drawing.version, outcome, session.drawing.snapshot())
+            self._thumb(seat, state)
+        top = outcome.top
+        if (
+            not seat.claimed
+            and seq > seat.ready_seq
+            and outcome.sure
+            and top
+            and top[0]["label"] == seat.prompt
+            and time.time() <= seat.ends_at
+        ):
+            seat.claimed = True
+            self.server.start_background_task(self._recognised, seat, seat.round, time.time())
+
+    def broadcast(self, game: Game) -> None:
+        """Send the game as it is now to everyone in it, on every process."""
+        self.server.emit("game", game.view(time.time()), room=room(game.code))
+
+    # --- internals ------------------------------------------------------------------------------------
+
+    def _create(
+        self, sid: str, mode: str, token: str, rounds: int, setup: Callable[[Game], T]
+    ) -> tuple[Game, T]:
+        """Create a game with a fresh code, `setup` applied before it is stored."""
+        self._leave(sid)
+        now = time.time()
+        while True:
+            game = Game(
+                code=rules.new_code(),
+                mode=mode,
+                host=rules.token_hash(token),
+                labels=classes(self.live.model),
+                rounds=rounds,
+                seconds=self.seconds,
+                created_at=now,
+                touched_at=now,
+            )
+            result = setup(game)
+            if self.store.create(game):
+                log.info("%s %s created", mode, game.code)
+                return game, result
+
+    def _host(self, sid: str, code: str) -> None:
+        """Seat a host or board page in its room."""
+        self._leave(sid)
+        game, _ = self.store.update(code, lambda g: g.add_host(sid, time.time()))
+        self._seat_host(sid, game)
+
+    def _seat_host(self, sid: str, game: Game) -> None:
+        """Seat a host or board page's connection and broadcast."""
+        self.seats[sid] = Seat(game.code, None, game.mode)
+        self.server.enter_room(sid, room(game.code))
+        self.server.enter_room(sid, board(game.code))
+        self._start_clock()
+        self.broadcast(game)
+
+    def _seat_player(self, sid: str, game: Game, player_id: str, token: str | None) -> None:
+        """Seat a player's connection, answer `joined` (with the token when it is new) and broadcast."""
+        self.seats[sid] = Seat(game.code, player_id, game.mode)
+        self.server.enter_room(sid, room(game.code))
+        self._start_clock()
+        joined = {
+            "code": game.code,
+            "player": player_id,
+            "mode": game.mode,
+            "name": game.players[player_id].name,
+        }
+        if token is not None:
+            joined["token"] = token
+        self._emit_to(sid, "joined", joined)
+        self.broadcast(game)
+
+    def _as_host(self, payload: dict[str, Any], change: Callable[[Game], Any]) -> None:
+        """Apply a change the host asked for, after checking the host's token."""
+        code = rules.parse_code(payload.get("code"))
+
+        def checked(game: Game) -> None:
+            if not game.is_host(payload.get("token")):
+                raise InputError("bad_token", "only the host can do that")
+            change(game)
+
+        game, _ = self.store.update(code, checked)
+        self.broadcast(game)
+
+    def _attempt(self, sid: str, payload: dict[str, Any]) -> str:
+        """Spend one attempt at naming a room (per connection and per address); return the code named."""
+        bucket = self._attempts.setdefault(sid, TokenBucket(JOIN_RATE, JOIN_BURST))
+        bucket.refill()
+        if (
+            bucket.tokens < 1.0
+            or self._address_attempts.retry_after(rate_key(self.addresses.get(sid, "unknown"))) > 0
+        ):
+            raise InputError("too_many_attempts", "too many attempts to join a room: wait a few seconds")
+        bucket.tokens -= 1.0
+        return rules.parse_code(payload.get("code"))
+
+    def _leave(self, sid: str) -> None:
+        """Take a connection out of the game it sits in, if any."""
+        seat = self.seats.pop(sid, None)
+        if seat is None:
+            return
+        self.server.leave_room(sid, room(seat.code))
+        self.server.leave_room(sid, board(seat.code))
+        try:
+            game, found = self.store.update(seat.code, lambda g: g.leave(sid, time.time()))
+        except InputError:  # the game is gone already
+            return
+        if found:
+            self.broadcast(game)
+
+    def _emit_to(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        """Answer one of this process's connections directly (not through the message queue)."""
+        self.server.emit(event, data, to=sid, ignore_queue=True)
+
+    def _recognised(self, seat: Seat, round_index: int, at: float) -> None:
+        """Record a recognition in the game and tell everyone (a background task: the store may be remote)."""
+        try:
+            game, gained = self.store.update(
+                seat.code, lambda g: g.recognise(seat.player or "", round_index, at)
+            )
+        except InputError:  # the game ended meanwhile
+            return
+        except Exception:
+            log.exception("recording a recognition in %s failed", seat.code)
+            return
+        if gained is not None:
+            self.broadcast(game)
+
+    def _thumb(self, seat: Seat, state: tuple[int, Outcome, Snapshot]) -> None:
+        """Send the board a player's drawing and guess, at most every THUMB_INTERVAL_S (the rest later)."""
+        if state[0] == seat.thumb_version:
+            return
+        if time.monotonic() - seat.thumb_at < THUMB_INTERVAL_S:
+            seat.thumb_due = state
+            return
+        version, outcome, snapshot = state
+        seat.thumb_at, seat.thumb_version, seat.thumb_due = time.monotonic(), version, None
+        top = outcome.top[0] if outcome.top else None
+        thumb = {
+            "player": seat.player,
+            "round": seat.round,
+            "strokes": thumbnail(snapshot),
+            "guess": top["label"] if top else None,
+            "sure": outcome.sure,
+        }
+        self.server.emit("thumb", thumb, room=board(seat.code))
+
+    def _start_clock(self) -> None:
+        if self._clock is None:
+            self._clock = self.server.start_background_task(self._run_clock)
+
+    def _run_clock(self) -> None:
+        """Apply what is due in every game, and send held-back thumbnails, every TICK_S; never dies."""
+        while True:
+            self.server.sleep(TICK_S)
+            try:
+                self.tick(time.time())
+            except Exception:
+                log.exception("the game clock failed a tick")
+
+    def tick(self, now: float) -> None:
+        """Apply what is due at `now` in every game, and send the thumbnails the throttle held back."""
+        for code in self.store.due(now):
+
+            def due(game: Game) -> int:
+                revision = game.revision
+                if game.tick(self.timing, now):
+                    raise Deleted()
+                return revision
+
+            try:
+                game, before = self.store.update(code, due)
+            except InputError:
+                continue
+            except Deleted:
+                log.info("game %s ended and was forgotten", code)
+                continue
+            if game.revision != before:
+                self.broadcast(game)
+        for seat in list(self.seats.values()):
+            if seat.thumb_due is not None and time.monotonic() - seat.thumb_at >= THUMB_INTERVAL_S:
+                self._thumb(seat, seat.thumb_due)
+
+
+def room(code: str) -> str:
+    """Return the Socket.IO room of everyone in a game."""
+    return f"game:{code}"
+
+
+def board(code: str) -> str:
+    """Return the Socket.IO room of a game's host and board pages."""
+    return f"board:{code}"

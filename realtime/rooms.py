@@ -1,0 +1,164 @@
+"""Where games live: in this process, or in Redis when the server processes share a message queue.
+
+Both stores do the same thing: `update` reads a game, applies a change and writes it back atomically, so
+two processes (or two green threads) changing one room never lose each other's change; `due` lists the
+games whose deadline (`Game.deadline`) has passed, for whichever process's clock gets there first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from redis import Redis, WatchError
+
+from realtime.game import Game, Timing
+from realtime.preprocess import InputError
+
+T = TypeVar("T")
+KEY = "realtime:game:"
+DUE = "realtime:games:due"  # sorted set: game code -> its next deadline
+KEEP_S = 3600.0  # Redis forgets a game this long after its idle deadline, whatever happens to the processes
+
+
+class Deleted(Exception):
+    """Raised by a change to delete the game."""
+
+
+class Store(Protocol):
+    """What the game coordinator needs of a store."""
+
+    timing: Timing
+
+    def create(self, game: Game) -> bool: ...
+
+    def get(self, code: str) -> Game | None: ...
+
+    def update(self, code: str, change: Callable[[Game], T]) -> tuple[Game, T]: ...
+
+    def due(self, now: float) -> list[str]: ...
+
+
+def missing() -> InputError:
+    """Return the error for a room that does not exist (never did, expired, or closed long ago)."""
+    return InputError("room_not_found", "no such room: it may have expired, or the code is mistyped")
+
+
+class MemoryStore:
+    """Games in this process's memory: one server process on its own."""
+
+    def __init__(self, timing: Timing) -> None:
+        self.timing = timing
+        self._games: dict[str, str] = {}  # code -> JSON: every update works on a copy, as in Redis
+        self._due: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def create(self, game: Game) -> bool:
+        """Store a new game; False if its code is taken."""
+        with self._lock:
+            if game.code in self._games:
+                return False
+            self._write(game)
+            return True
+
+    def get(self, code: str) -> Game | None:
+        """Return a copy of a game, or None."""
+        text = self._games.get(code)
+        return None if text is None else Game.from_json(text)
+
+    def update(self, code: str, change: Callable[[Game], T]) -> tuple[Game, T]:
+        """Apply `change` to a game and store the result; `room_not_found` when there is none.
+
+        A change that raises changes nothing; one that raises `Deleted` deletes the game.
+        """
+        with self._lock:
+            text = self._games.get(code)
+            if text is None:
+                raise missing()
+            game = Game.from_json(text)
+            try:
+                result = change(game)
+            except Deleted:
+                del self._games[code]
+                self._due.pop(code, None)
+                raise
+            self._write(game)
+            return game, result
+
+    def due(self, now: float) -> list[str]:
+        """Return the codes of the games with something due at `now`."""
+        with self._lock:
+            return [code for code, at in self._due.items() if at <= now]
+
+    def _write(self, game: Game) -> None:
+        self._games[game.code] = game.to_json()
+        deadline = game.deadline(self.timing)
+        if deadline is None:
+            self._due.pop(game.code, None)
+        else:
+            self._due[game.code] = deadline
+
+
+class RedisStore:
+    """Games in Redis, shared by every server process of a cluster (optimistic transactions: WATCH)."""
+
+    def __init__(self, redis: Redis, timing: Timing) -> None:
+        self.redis = redis
+        self.timing = timing
+
+    def create(self, game: Game) -> bool:
+        """Store a new game; False if its code is taken."""
+        with self.redis.pipeline() as pipe:
+            pipe.set(KEY + game.code, game.to_json(), nx=True, ex=self._ttl())
+            self._schedule(pipe, game)
+            created, *_ = pipe.execute()
+        return bool(created)
+
+    def get(self, code: str) -> Game | None:
+        """Return a game, or None."""
+        text = self.redis.get(KEY + code)
+        return None if text is None else Game.from_json(text)
+
+    def update(self, code: str, change: Callable[[Game], T]) -> tuple[Game, T]:
+        """Apply `change` to a game atomically (again, if another process changed it meanwhile)."""
+        key = KEY + code
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    text = pipe.get(key)
+                    if text is None:
+                        pipe.unwatch()
+                        self.redis.zrem(DUE, code)  # expired by Redis itself: no longer due either
+                        raise missing()
+                    game = Game.from_json(text)
+                    try:
+                        result = change(game)
+                    except Deleted:
+                        pipe.multi()
+                        pipe.delete(key)
+                        pipe.zrem(DUE, code)
+                        pipe.execute()
+                        raise
+                    pipe.multi()
+                    pipe.set(key, game.to_json(), ex=self._ttl())
+                    self._schedule(pipe, game)
+                    pipe.execute()
+                    return game, result
+                except WatchError:
+                    continue  # another process changed the game first: read it again
+
+    def due(self, now: float) -> list[str]:
+        """Return the codes of the games with something due at `now`."""
+        return [code.decode() for code in self.redis.zrangebyscore(DUE, "-inf", now)]
+
+    def _schedule(self, pipe: Any, game: Game) -> None:
+        deadline = game.deadline(self.timing)
+        if deadline is None:
+            pipe.zrem(DUE, game.code)
+        else:
+            pipe.zadd(DUE, {game.code: deadline})
+
+    def _ttl(self) -> int:
+        return int(self.timing.idle_s + KEEP_S)
