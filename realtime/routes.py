@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge, TooManyRequests
 
-from realtime import images, preprocess
+from realtime import game, images, preprocess
 from realtime.live import Model, classes, guesses
 from realtime.metrics import CONTENT_TYPE
 from realtime.preprocess import InputError
@@ -61,6 +61,63 @@ def index() -> str:
     """Show the drawing page."""
     model = _state().model
     return render_template("index.html", labels=classes(model), model=model.version)
+
+
+@bp.get("/play")
+def play_page() -> str:
+    """Show the game: a solo game of six rounds, or a room to create or join."""
+    state = _state()
+    model = state.model
+    return render_template(
+        "play.html",
+        labels=classes(model),
+        model=model.version,
+        rounds=game.SOLO_ROUNDS,
+        seconds=state.config.ROUND_SECONDS,
+    )
+
+
+@bp.get("/room")
+def room_by_code() -> Response:
+    """Go to the room whose code was typed into the join form (`?code=`)."""
+    return redirect(url_for("pages.room_page", code=_room_code(request.args.get("code"))))
+
+
+@bp.get("/room/<code>")
+def room_page(code: str) -> str:
+    """Show a room's page for players: a name to join with, then the rounds."""
+    code = _room_code(code)
+    return _room_template("room.html", code, max_name=game.MAX_NAME)
+
+
+@bp.get("/room/<code>/host")
+def host_page(code: str) -> str:
+    """Show a room's host page: the board with the controls (the host's token is kept by the page)."""
+    return _room_template("board.html", _room_code(code), host=True)
+
+
+@bp.get("/room/<code>/board")
+def board_page(code: str) -> str:
+    """Show a room's board for a projector: every drawing live, the order of recognition, the scores."""
+    return _room_template("board.html", _room_code(code), host=False)
+
+
+def _room_code(value: Any) -> str:
+    """Return a room code from a URL, or answer 404 for one that is malformed or names no room."""
+    try:
+        code = game.parse_code(value)
+    except InputError as exc:
+        raise NotFound(exc.message) from exc
+    if _state().play.store.get(code) is None:
+        raise NotFound("No such room: it may have ended or expired, or the code is mistyped.")
+    return code
+
+
+def _room_template(template: str, code: str, **values: Any) -> str:
+    """Render one of a room's pages."""
+    link = url_for("pages.room_page", code=code, _external=True)
+    model = _state().model.version
+    return render_template(template, code=code, shown=game.shown_code(code), link=link, model=model, **values)
 
 
 @bp.post("/predict")

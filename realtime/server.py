@@ -52,6 +52,7 @@ class AppState:
     http_limiter: AddressLimiter  # POST /predict and /api/predict, per client address
     metrics: Metrics
     switcher: ModelSwitcher
+    play: Play
     admin_limiter: AddressLimiter  # the admin routes, per client address (before the token is checked)
     started: float  # time.monotonic() at creation
     _redis_checked: tuple[float, bool] = (-math.inf, False)  # (monotonic time, reachable) of the last PING
@@ -164,6 +165,7 @@ def create_app(
         http_limiter=limiter,
         metrics=metrics,
         switcher=switcher,
+        play=play,
         admin_limiter=AddressLimiter(ADMIN_RATE, ADMIN_BURST),
         started=time.monotonic(),
     )

@@ -1,5 +1,5 @@
 // What the page says back: the top guess in words, the top three with probability bars, the class hint
-// and the 28×28 image the model saw.
+// and the 28×28 image the model saw (the game's pages have no hint, timing or image: they are optional).
 
 const SHOWN = 3;
 
@@ -50,7 +50,7 @@ export class GuessView {
       row.querySelector(".pct").textContent = `${Math.round(entry.p * 100)}%`;
     });
     this.list.hidden = false;
-    if (typeof prediction.ms === "number") {
+    if (this.timing && typeof prediction.ms === "number") {
       this.timing.textContent = `Guessed in ${Math.max(1, Math.round(prediction.ms))} ms`;
     }
     if (prediction.bitmap) this.showBitmap(prediction.bitmap);
@@ -61,17 +61,18 @@ export class GuessView {
     this.#say(["Draw something!"]);
     this.list.hidden = true;
     for (const row of this.rows) row.hidden = true;
-    this.timing.textContent = "";
+    if (this.timing) this.timing.textContent = "";
     this.showBitmap(null);
   }
 
   /** Show which classes the model knows: "Try: cat, dog, …". */
   setLabels(labels) {
-    if (labels && labels.length) this.hint.textContent = `Try: ${listLabels(labels)}.`;
+    if (this.hint && labels && labels.length) this.hint.textContent = `Try: ${listLabels(labels)}.`;
   }
 
   /** Show the 28×28 image the model saw (a PNG data URL), or the placeholder for none. */
   showBitmap(url) {
+    if (!this.bitmap) return;
     this.bitmap.hidden = !url;
     this.bitmapEmpty.hidden = Boolean(url);
     if (url) this.bitmap.src = url;

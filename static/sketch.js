@@ -60,6 +60,7 @@ export class Sketch {
     this.frame = 0;
     this.sentAt = -Infinity; // performance.now() of the last batch handed on
     this.sendTimer = 0;
+    this.enabled = true; // false: pointers do not draw (between the rounds of a game)
 
     canvas.addEventListener("pointerdown", (event) => this.#down(event));
     canvas.addEventListener("pointermove", (event) => this.#move(event));
@@ -107,6 +108,21 @@ export class Sketch {
     this.redraw();
     this.onChange();
     return true;
+  }
+
+  /** Remove everything, the stroke being drawn too (a new round starts); nothing is handed on. */
+  reset() {
+    if (this.pointerId !== null && this.canvas.hasPointerCapture(this.pointerId)) {
+      this.canvas.releasePointerCapture(this.pointerId);
+    }
+    clearTimeout(this.sendTimer);
+    this.sendTimer = 0;
+    this.pointerId = null;
+    this.current = null;
+    this.pending = [];
+    this.strokes = [];
+    this.redraw();
+    this.onChange();
   }
 
   /** Match the backing store to the canvas's size on screen times devicePixelRatio, then redraw. */
@@ -176,7 +192,7 @@ export class Sketch {
 
   #down(event) {
     // One stroke at a time: a second finger or the pen's eraser end does not draw.
-    if (this.pointerId !== null || event.button !== 0) return;
+    if (!this.enabled || this.pointerId !== null || event.button !== 0) return;
     event.preventDefault();
     this.pointerId = event.pointerId;
     this.canvas.setPointerCapture(event.pointerId);

@@ -1,0 +1,294 @@
+"""The game's rules (realtime.game) and its two stores (realtime.rooms), with a real redis-server for one.
+
+Pure rules first: prompts, rounds, recognition, scores, names, codes and the clock's transitions. Then the
+same contract for the in-process store and the Redis store, including concurrent changes from threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from realtime import game as rules
+from realtime.game import Game, Timing
+from realtime.preprocess import InputError
+from realtime.processes import RedisProcess
+from realtime.rooms import Deleted, MemoryStore, RedisStore
+
+LABELS = ["cat", "dog", "fish", "giraffe", "camel", "octopus"]
+TIMING = Timing(host_grace_s=30.0, empty_s=60.0, idle_s=600.0)
+T0 = 1_000_000.0
+
+
+def make_game(mode: str = "room", rounds: int = 6, seconds: float = 20.0, token: str = "host-secret") -> Game:
+    """Return a new game created at T0."""
+    return Game(
+        code=rules.new_code(),
+        mode=mode,
+        host=rules.token_hash(token),
+        labels=list(LABELS),
+        rounds=rounds,
+        seconds=seconds,
+        created_at=T0,
+        touched_at=T0,
+    )
+
+
+def refused(code: str, action, *args) -> None:
+    """Assert that `action(*args)` is refused with error code `code`."""
+    with pytest.raises(InputError) as info:
+        action(*args)
+    assert info.value.code == code
+
+
+# --- rules ----------------------------------------------------------------------------------------------
+
+
+def test_prompts_do_not_repeat_until_every_label_was_used() -> None:
+    game = make_game(rounds=20)
+    prompts = []
+    for i in range(18):
+        prompts.append(game.start_round(T0 + i).prompt)
+        game.end_round(T0 + i + 0.5)
+    for start in range(0, 18, 6):
+        assert sorted(prompts[start : start + 6]) == sorted(LABELS)
+    assert all(a != b for a, b in itertools.pairwise(prompts)), "a prompt came twice in a row"
+
+
+def test_recognition_counts_only_for_the_current_round_in_time_and_once() -> None:
+    game = make_game()
+    a = game.add_player("Ann", "ta", "sid-a", 60, T0)
+    b = game.add_player("Bob", "tb", "sid-b", 60, T0)
+    assert game.recognise(a.id, 1, T0) is None, "no round yet"
+    current = game.start_round(T0)
+    assert game.recognise(a.id, 2, T0 + 1) is None, "another round"
+    assert game.recognise(a.id, 1, current.ends_at + 0.01) is None, "too late"
+    gained = game.recognise(a.id, 1, T0 + 2.0)
+    assert gained == rules.points(2000, 20.0) == 10 + round(90 * 0.9)
+    assert game.recognise(a.id, 1, T0 + 3.0) is None, "twice"
+    assert game.players[a.id].score == gained
+    assert game.phase == "drawing", "Bob is still drawing"
+    game.recognise(b.id, 1, T0 + 10.0)
+    assert game.phase == "between", "everyone connected was recognised: the round ends at once"
+    assert list(game.current.recognised) == [a.id, b.id]
+    assert game.current.recognised[b.id] == 10_000
+
+
+def test_a_round_ends_when_everyone_still_connected_was_recognised() -> None:
+    game = make_game()
+    a = game.add_player("Ann", "ta", "sid-a", 60, T0)
+    game.add_player("Bob", "tb", "sid-b", 60, T0)
+    game.start_round(T0)
+    game.recognise(a.id, 1, T0 + 1)
+    game.leave("sid-b", T0 + 2)
+    assert game.phase == "between"
+
+
+def test_the_last_round_ends_the_game_and_no_round_starts_after_it() -> None:
+    game = make_game(rounds=2)
+    game.start_round(T0)
+    game.end_round(T0 + 1)
+    game.start_round(T0 + 2)
+    game.end_round(T0 + 3)
+    assert (game.phase, game.reason) == ("over", "finished")
+    refused("room_over", game.start_round, T0 + 4)
+
+
+def test_a_round_cannot_start_while_one_runs_and_only_a_running_round_ends() -> None:
+    game = make_game()
+    refused("no_round", game.end_round, T0)
+    game.start_round(T0)
+    refused("round_running", game.start_round, T0 + 1)
+
+
+def test_solo_rounds_follow_each_other_on_the_clock() -> None:
+    game = make_game(mode="solo", seconds=10.0)
+    game.add_player("You", "t", "sid", 1, T0)
+    game.start_round(T0)
+    assert game.deadline(TIMING) == T0 + 10.0
+    assert not game.tick(TIMING, T0 + 9.9)
+    assert game.phase == "drawing"
+    assert not game.tick(TIMING, T0 + 10.0)
+    assert game.phase == "between" and game.deadline(TIMING) == T0 + 10.0 + rules.BREAK_S
+    game.tick(TIMING, T0 + 10.0 + rules.BREAK_S)
+    assert game.phase == "drawing" and game.current.index == 2
+
+
+def test_a_room_ends_when_its_host_stays_away_and_is_forgotten_when_empty() -> None:
+    game = make_game()
+    game.add_host("host-sid", T0)
+    game.add_player("Ann", "ta", "sid-a", 60, T0)
+    game.leave("host-sid", T0 + 1)
+    game.tick(TIMING, T0 + 1 + TIMING.host_grace_s - 0.1)
+    assert game.phase == "lobby", "the host may come back within the grace"
+    game.add_host("host-sid-2", T0 + 5)
+    game.tick(TIMING, T0 + 1 + TIMING.host_grace_s + 1)
+    assert game.phase == "lobby", "the host came back"
+    game.leave("host-sid-2", T0 + 40)
+    game.tick(TIMING, T0 + 40 + TIMING.host_grace_s)
+    assert (game.phase, game.reason) == ("over", "host_left")
+    game.leave("sid-a", T0 + 80)
+    assert game.empty_at == T0 + 80
+    assert not game.tick(TIMING, T0 + 80 + TIMING.empty_s - 1)
+    assert game.tick(TIMING, T0 + 80 + TIMING.empty_s), "empty for long enough: deleted"
+
+
+def test_an_idle_room_ends() -> None:
+    game = make_game()
+    game.add_host("host-sid", T0)
+    assert game.deadline(TIMING) == T0 + TIMING.idle_s
+    game.tick(TIMING, T0 + TIMING.idle_s)
+    assert (game.phase, game.reason) == ("over", "idle")
+
+
+def test_a_full_or_finished_room_takes_no_one() -> None:
+    game = make_game()
+    game.add_player("Ann", "ta", "sid-a", 2, T0)
+    game.add_player("Bob", "tb", "sid-b", 2, T0)
+    refused("room_full", game.add_player, "Cy", "tc", "sid-c", 2, T0)
+    game.finish("closed", T0)
+    refused("room_over", game.add_player, "Cy", "tc", "sid-c", 60, T0)
+
+
+def test_tokens_are_checked_and_never_shown() -> None:
+    game = make_game(token="the-host-token")
+    player = game.add_player("Ann", "ann-token", "sid-a", 60, T0)
+    assert game.is_host("the-host-token") and not game.is_host("guess") and not game.is_host(None)
+    assert game.player_by_token(player.id, "ann-token") is player
+    refused("bad_token", game.player_by_token, player.id, "wrong")
+    refused("bad_token", game.player_by_token, "nobody", "ann-token")
+    refused("bad_token", game.player_by_token, ["not", "a", "string"], "ann-token")
+    text = str(game.view(T0))
+    for secret in ("the-host-token", "ann-token", game.host, player.token, "sid-a"):
+        assert secret not in text
+
+
+def test_a_player_who_comes_back_keeps_name_and_score() -> None:
+    game = make_game()
+    player = game.add_player("Ann", "ta", "sid-a", 60, T0)
+    game.start_round(T0)
+    game.recognise(player.id, 1, T0 + 1)
+    game.leave("sid-a", T0 + 2)
+    assert not game.view(T0 + 2)["players"][0]["connected"]
+    game.seat(game.player_by_token(player.id, "ta"), "sid-a2", T0 + 3)
+    shown = game.view(T0 + 3)["players"][0]
+    assert shown == {"id": player.id, "name": "Ann", "score": rules.points(1000, 20.0), "connected": True}
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("  Ann  ", "Ann"),
+        ("<script>alert(1)</script>", "<script>alert(1)</script>"[: rules.MAX_NAME]),
+        ("a\u202eb\u200bc\x00d", "abcd"),
+        ("tab\tand\nnewline", "tab and newline"),
+        ("x" * 100, "x" * rules.MAX_NAME),
+        ("🦒 Gina", "🦒 Gina"),
+    ],
+)
+def test_names_are_cleaned_and_capped(raw: str, name: str) -> None:
+    assert rules.clean_name(raw) == name
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\u200b\u200b", None, 42, "x" * 500, ["Ann"]])
+def test_empty_or_non_text_names_are_refused(raw: object) -> None:
+    refused("bad_name", rules.clean_name, raw)
+
+
+def test_codes_are_random_in_the_alphabet_and_read_forgivingly() -> None:
+    codes = {rules.new_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    assert all(len(c) == rules.CODE_LENGTH and set(c) <= set(rules.CODE_ALPHABET) for c in codes)
+    code = next(iter(codes))
+    shown = rules.shown_code(code)
+    assert rules.parse_code(shown.lower()) == code
+    assert rules.parse_code(f" {code[:4]} {code[4:]} ") == code
+    for bad in ("", "KQ7M", "O0O0-O0O0", "KQ7M-XPDA-EXTRA", 12345678, None, "x" * 100):
+        refused("bad_code", rules.parse_code, bad)
+
+
+def test_a_game_survives_its_json() -> None:
+    game = make_game()
+    player = game.add_player("Ann", "ta", "sid-a", 60, T0)
+    game.add_host("h", T0)
+    game.start_round(T0)
+    game.recognise(player.id, 1, T0 + 1)
+    again = Game.from_json(game.to_json())
+    assert again == game
+
+
+# --- stores ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """A private redis-server for this module."""
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStore | RedisStore]:
+    """Each store, empty."""
+    if request.param == "memory":
+        yield MemoryStore(TIMING)
+        return
+    server: RedisProcess = request.getfixturevalue("redis_server")
+    redis = Redis.from_url(server.url)
+    redis.flushdb()
+    yield RedisStore(redis, TIMING)
+    redis.close()
+
+
+def test_a_store_creates_reads_updates_and_deletes(store: MemoryStore | RedisStore) -> None:
+    game = make_game()
+    assert store.create(game)
+    assert not store.create(game), "a code is taken once"
+    assert store.get(game.code) == game
+    changed, player = store.update(game.code, lambda g: g.add_player("Ann", "t", "s", 60, T0 + 1))
+    assert store.get(game.code) == changed and player.id in changed.players
+    assert store.due(T0) == []
+    assert store.due(T0 + 1 + TIMING.idle_s) == [game.code]
+
+    def fail(g: Game) -> None:
+        g.players.clear()
+        raise InputError("no", "refused")
+
+    with pytest.raises(InputError):
+        store.update(game.code, fail)
+    assert store.get(game.code) == changed, "a refused change changes nothing"
+
+    def delete(g: Game) -> None:
+        raise Deleted()
+
+    with pytest.raises(Deleted):
+        store.update(game.code, delete)
+    assert store.get(game.code) is None and store.due(T0 + 10 * TIMING.idle_s) == []
+    refused("room_not_found", store.update, game.code, lambda g: None)
+
+
+def test_concurrent_changes_are_never_lost(store: MemoryStore | RedisStore) -> None:
+    game = make_game()
+    store.create(game)
+    workers, each = 8, 10
+
+    def join(n: int) -> None:
+        for k in range(each):
+            name = f"p{n}-{k}"
+            store.update(game.code, lambda g, name=name: g.add_player(name, "t", "s-" + name, 500, T0))
+
+    threads = [threading.Thread(target=join, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    stored = store.get(game.code)
+    assert len(stored.players) == workers * each
+    assert stored.revision == workers * each
