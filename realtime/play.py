@@ -29,7 +29,7 @@ from realtime.game import Game, Timing
 from realtime.live import LivePredictor, Outcome, Session, classes
 from realtime.preprocess import InputError
 from realtime.ratelimit import AddressLimiter, TokenBucket, rate_key
-from realtime.rooms import Deleted, Store
+from realtime.rooms import Deleted, Store, missing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -134,7 +134,9 @@ class Play:
         """Attach a host or board page to its room: `{code, token}` (the host's token)."""
         code = self._attempt(sid, payload)
         game = self.store.get(code)
-        if game is None or not game.is_host(payload.get("token")):
+        if game is None:
+            raise missing()
+        if not game.is_host(payload.get("token")):
             raise InputError("bad_token", "that is not the host's token for this room")
         self._host(sid, code)
 
@@ -143,7 +145,7 @@ class Play:
         code = self._attempt(sid, payload)
         name = rules.clean_name(payload.get("name"))
         if self.store.get(code) is None:
-            raise InputError("room_not_found", "no such room: it may have expired, or the code is mistyped")
+            raise missing()
         self._leave(sid)
         token = secrets.token_urlsafe(24)
         game, player = self.store.update(
