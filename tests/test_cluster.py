@@ -39,7 +39,7 @@ TOKEN = "cluster-test-token-0123456789"
 class Balancer:
     """A `python -m realtime.cluster` process: its balancer's URL, its log, its children."""
 
-    def __init__(self, log: Path, workers: int = 2) -> None:
+    def __init__(self, log: Path, workers: int = 2, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -55,7 +55,7 @@ class Balancer:
                     str(self.port),
                 ],
                 cwd=ROOT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "ADMIN_TOKEN": TOKEN},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "ADMIN_TOKEN": TOKEN, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
