@@ -56,8 +56,8 @@ class Seat:
     ready_seq: int = -1  # predictions of messages up to this one show the drawing before the round
     claimed: bool = False  # recognised (or being recorded as recognised) in this round
     thumb_at: float = 0.0  # monotonic time of the last thumbnail sent
-    thumb_version: int = -1  # the drawing version it showed
-    thumb_due: tuple[int, Outcome, Snapshot] | None = None  # held back by the throttle
+    thumb_outcome: Outcome | None = None  # the prediction it showed
+    thumb_due: tuple[Outcome, Snapshot] | None = None  # held back by the throttle
 
 
 def thumbnail(snapshot: Snapshot) -> list[list[list[int]]]:
@@ -224,21 +224,22 @@ class Play:
     def observe(self, session: Session, seq: int, outcome: Outcome) -> None:
         """Look at a prediction just sent: recognise the prompt, update the board's thumbnail."""
         seat = self.seats.get(session.sid)
-        if seat is None or seat.round is None:
-            return
-        if seat.mode == "room":
-            with self.live.lock:
-                state = (session.drawing.version, outcome, session.drawing.snapshot())
-            self._thumb(seat, state)
+        if seat is None or seat.round is None or seat.claimed:
+            return  # not drawing a round; or recognised, and the board keeps the drawing that was
         top = outcome.top
-        if (
-            not seat.claimed
-            and seq > seat.ready_seq
+        recognised = (
+            seq > seat.ready_seq
             and outcome.sure
-            and top
+            and bool(top)
             and top[0]["label"] == seat.prompt
             and time.time() <= seat.ends_at
-        ):
+        )
+        if seat.mode == "room":
+            with self.live.lock:
+                snapshot = session.drawing.snapshot()
+            # The drawing that was recognised goes to the board at once, before the news of it.
+            self._thumb(seat, (outcome, snapshot), now=recognised)
+        if recognised:
             seat.claimed = True
             self.server.start_background_task(self._recognised, seat, seat.round, time.time())
 
@@ -356,15 +357,15 @@ class Play:
         if gained is not None:
             self.broadcast(game)
 
-    def _thumb(self, seat: Seat, state: tuple[int, Outcome, Snapshot]) -> None:
-        """Send the board a player's drawing and guess, at most every THUMB_INTERVAL_S (the rest later)."""
-        if state[0] == seat.thumb_version:
+    def _thumb(self, seat: Seat, state: tuple[Outcome, Snapshot], now: bool = False) -> None:
+        """Send the board a player's drawing and guess: `now`, or once THUMB_INTERVAL_S since the last."""
+        outcome, snapshot = state
+        if outcome is seat.thumb_outcome:
             return
-        if time.monotonic() - seat.thumb_at < THUMB_INTERVAL_S:
+        if not now and time.monotonic() - seat.thumb_at < THUMB_INTERVAL_S:
             seat.thumb_due = state
             return
-        version, outcome, snapshot = state
-        seat.thumb_at, seat.thumb_version, seat.thumb_due = time.monotonic(), version, None
+        seat.thumb_at, seat.thumb_outcome, seat.thumb_due = time.monotonic(), outcome, None
         top = outcome.top[0] if outcome.top else None
         thumb = {
             "player": seat.player,

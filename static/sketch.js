@@ -82,9 +82,10 @@ export class Sketch {
     return this.strokes.length > 0 || this.current !== null;
   }
 
-  /** Finished strokes in Quick, Draw! form: [[x0, x1, ...], [y0, y1, ...]] per stroke. */
-  quickDrawStrokes() {
-    return this.strokes.map((stroke) => [stroke.map((p) => p[0]), stroke.map((p) => p[1])]);
+  /** Finished strokes (and the one being drawn, if `withCurrent`) in Quick, Draw! form: [[x...], [y...]]. */
+  quickDrawStrokes(withCurrent = false) {
+    const strokes = withCurrent && this.current ? [...this.strokes, this.current] : this.strokes;
+    return strokes.map((stroke) => [stroke.map((p) => p[0]), stroke.map((p) => p[1])]);
   }
 
   /** The points of the stroke being drawn that onPoints has had so far (the rest come in its next batch). */

@@ -166,7 +166,7 @@ export class RoundPlayer {
     this.results.set(round.index, {
       index: round.index,
       prompt: round.prompt,
-      strokes: this.sketch.quickDrawStrokes(),
+      strokes: this.sketch.quickDrawStrokes(true), // recognised mid-stroke: that stroke counted too
       recognised,
       ms,
       top: this.last?.top || [],
