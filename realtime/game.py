@@ -26,7 +26,7 @@ MAX_ROUNDS = 20
 BREAK_S = 2.5  # solo: how long the verdict shows before the next round starts
 MAX_NAME = 24  # characters of a display name
 MAX_HOST_CONNECTIONS = 8  # host and board pages of one room
-# Room codes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B look-alikes. 8 of 26 letters: 2 × 10^11 codes.
+# Room codes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B look-alikes. 8 of these 25 characters: 1.5 × 10^11 codes.
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 CODE_LENGTH = 8
 MIN_POINTS, SPEED_POINTS = 10, 90  # a recognised drawing scores 10, plus up to 90 the faster it was

@@ -241,9 +241,11 @@ def test_a_room_with_a_board_browser_players_and_python_players(browser, cluster
             bot.round_ready(1)
         # A bot draws first, then Ada in the browser; the other two do not draw.
         bot_id = bots[1].joined[0]["player"]
-        bots[1].draw(known_drawings(prompt)[0], stop=lambda: bots[1].recognised(bot_id, 1))
+        ada_drawing = shortest(prompt)
+        bot_drawing = next(d for d in known_drawings(prompt) if d is not ada_drawing)
+        bots[1].draw(bot_drawing, stop=lambda: bots[1].recognised(bot_id, 1))
         ada = players[0][0]
-        replay_until(ada, shortest(prompt), lambda: ada.is_visible("#verdict"), speed=1.5)
+        replay_until(ada, ada_drawing, lambda: ada.is_visible("#verdict"), speed=1.5)
         ada.wait_for_function(VERDICT_SHOWN, timeout=SECONDS * 1000)
         board.wait_for_function("() => document.querySelectorAll('.thumb.recognised').length === 2")
         badges = board.locator(".thumb.recognised .thumb-badge").all_inner_texts()

@@ -153,12 +153,13 @@ export class RoundPlayer {
   }
 
   #predicted(prediction) {
+    if (this.results.has(this.drawingRound)) return; // the round is over for this drawing: keep what was said
     if (!this.sketch.hasInk) {
       this.view.reset();
       return;
     }
     this.view.show(prediction);
-    if (!this.results.has(this.drawingRound)) this.last = prediction;
+    this.last = prediction;
   }
 
   #close(round, ms) {
