@@ -26,6 +26,7 @@ MAX_ROUNDS = 20
 BREAK_S = 2.5  # solo: how long the verdict shows before the next round starts
 MAX_NAME = 24  # characters of a display name
 MAX_HOST_CONNECTIONS = 8  # host and board pages of one room
+MAX_TOKEN = 64  # characters of a secret token (they are 32)
 # Room codes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B look-alikes. 8 of these 25 characters: 1.5 × 10^11 codes.
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 CODE_LENGTH = 8
@@ -66,6 +67,13 @@ def clean_name(value: Any) -> str:
 def token_hash(token: str) -> str:
     """Return what the store keeps of a secret token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(token: Any, digest: str) -> bool:
+    """Tell whether `token` is the secret hashed to `digest` (never for anything but short ASCII text)."""
+    if not isinstance(token, str) or not token.isascii() or not 0 < len(token) <= MAX_TOKEN or not digest:
+        return False
+    return hmac.compare_digest(token_hash(token), digest)
 
 
 def points(ms: float, seconds: float) -> int:
@@ -118,6 +126,7 @@ class Game:
     empty_at: float | None = None  # when the last connection of the game closed
     touched_at: float = 0.0  # the last change
     next_at: float | None = None  # solo: when the next round starts
+    board: str = ""  # hash of the board's secret: it watches, but cannot start, skip or close
     revision: int = 0
 
     # --- reading -------------------------------------------------------------------------------------
@@ -129,18 +138,22 @@ class Game:
 
     def is_host(self, token: Any) -> bool:
         """Tell whether `token` is the host's secret."""
-        return isinstance(token, str) and hmac.compare_digest(token_hash(token), self.host)
+        return token_matches(token, self.host)
+
+    def may_watch(self, token: Any) -> bool:
+        """Tell whether `token` opens the board: the host's secret or the board's."""
+        return token_matches(token, self.host) or token_matches(token, self.board)
 
     def player_by_token(self, player_id: Any, token: Any) -> Player:
         """Return the player whose id and secret these are; refuse with `bad_token` otherwise."""
         player = self.players.get(player_id) if isinstance(player_id, str) else None
-        if (
-            player is None
-            or not isinstance(token, str)
-            or not hmac.compare_digest(token_hash(token), player.token)
-        ):
+        if player is None or not token_matches(token, player.token):
             raise InputError("bad_token", "that player is not in this room, or the token is wrong")
         return player
+
+    def playing(self) -> int:
+        """Return how many players are connected."""
+        return sum(player.sid is not None for player in self.players.values())
 
     def connected(self) -> int:
         """Return how many connections the game has (players and host pages)."""
@@ -200,7 +213,8 @@ class Game:
         """Add a player (refused when the room is full or over); return them."""
         if self.phase == "over":
             raise InputError("room_over", "this game is over")
-        if len(self.players) >= max_players:
+        # Players who left keep their place (to come back), up to as many again as may play at once.
+        if self.playing() >= max_players or len(self.players) >= 2 * max_players:
             raise InputError("room_full", f"this room is full: {max_players} players at most")
         player = Player(id=secrets.token_hex(4), name=name, token=token_hash(token), sid=sid)
         while player.id in self.players:
@@ -240,9 +254,7 @@ class Game:
         if found:
             if self.connected() == 0:
                 self.empty_at = now
-            self.touch(now)
-            if self.phase == "drawing":
-                self._end_if_all_recognised(now)
+            self.touch(now)  # a round goes on: whoever left may be back within it
         return found
 
     def start_round(self, now: float) -> Round:

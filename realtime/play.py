@@ -13,6 +13,7 @@ absent host, an empty or idle room) and sends the board the thumbnails held back
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -36,11 +37,23 @@ T = TypeVar("T")
 
 TICK_S = 0.2  # how often the clock looks for due games and held-back thumbnails
 THUMB_INTERVAL_S = 0.25  # a player's thumbnail goes to the board at most this often
-# Attempts to name a room (join, rejoin, host) per connection and per client address: a room code has
-# 25^8 values, so guessing one of even a thousand open rooms takes 10^8 attempts.
-JOIN_RATE, JOIN_BURST = 1.0, 5
-ADDRESS_JOIN_RATE, ADDRESS_JOIN_BURST = 2.0, 20
+# Attempts to name or create a game (create, join, rejoin, attach a host or board page), per connection
+# and per client address: a room code has 25^8 values, so guessing one of even a thousand open rooms takes
+# 10^8 attempts. A classroom behind one address joins in one burst.
+ATTEMPT_RATE, ATTEMPT_BURST = 1.0, 5
+ADDRESS_RATE, ADDRESS_BURST = 2.0, 60
 SOLO_NAME = "You"
+
+
+@dataclass
+class Ticket:
+    """What a player's connection draws in a round: replaced whole, so the prediction worker reads one."""
+
+    round: int
+    prompt: str
+    ends_at: float
+    ready_seq: int  # predictions of messages up to this one show the drawing from before the round
+    claimed: bool = False  # recognised (or being recorded as recognised)
 
 
 @dataclass
@@ -50,11 +63,7 @@ class Seat:
     code: str
     player: str | None  # None: a host or board page
     mode: str
-    round: int | None = None  # the round this connection draws, once it said `round_ready`
-    prompt: str = ""
-    ends_at: float = 0.0
-    ready_seq: int = -1  # predictions of messages up to this one show the drawing before the round
-    claimed: bool = False  # recognised (or being recorded as recognised) in this round
+    ticket: Ticket | None = None  # the round this connection draws, once it said `round_ready`
     thumb_at: float = 0.0  # monotonic time of the last thumbnail sent
     thumb_outcome: Outcome | None = None  # the prediction it showed
     thumb_due: tuple[Outcome, Snapshot] | None = None  # held back by the throttle
@@ -80,23 +89,16 @@ def thumbnail(snapshot: Snapshot) -> list[list[list[int]]]:
 class Play:
     """This process's seats in games, the handlers of the game events, the recognition check and the clock."""
 
-    def __init__(
-        self,
-        live: LivePredictor,
-        store: Store,
-        *,
-        seconds: float,
-        max_players: int,
-    ) -> None:
+    def __init__(self, live: LivePredictor, store: Store, *, seconds: float, max_players: int) -> None:
         self.live = live
         self.server = live.server
         self.store = store
         self.seconds = seconds
         self.max_players = max_players
         self.seats: dict[str, Seat] = {}
-        self.addresses: dict[str, str] = {}  # sid -> client address, for the join rate limit
+        self.addresses: dict[str, str] = {}  # sid -> client address, for the rate limit
         self._attempts: dict[str, TokenBucket] = {}  # per connection
-        self._address_attempts = AddressLimiter(ADDRESS_JOIN_RATE, ADDRESS_JOIN_BURST)
+        self._address_attempts = AddressLimiter(ADDRESS_RATE, ADDRESS_BURST)
         self._clock: Any = None
 
     @property
@@ -108,6 +110,7 @@ class Play:
 
     def solo_start(self, sid: str, payload: dict[str, Any]) -> None:
         """Start a solo game of six rounds for this connection; its first round starts at once."""
+        self._spend(sid)
         token = secrets.token_urlsafe(24)
 
         def setup(game: Game) -> str:
@@ -123,27 +126,40 @@ class Play:
         rounds = payload.get("rounds", rules.SOLO_ROUNDS)
         if type(rounds) is not int or not 1 <= rounds <= rules.MAX_ROUNDS:
             raise InputError("bad_payload", f"rounds must be a whole number from 1 to {rules.MAX_ROUNDS}")
-        token = secrets.token_urlsafe(24)
-        game, _ = self._create(sid, "room", token, rounds, lambda g: g.add_host(sid, time.time()))
-        self._emit_to(
-            sid, "hosted", {"code": game.code, "shown": rules.shown_code(game.code), "token": token}
-        )
+        self._spend(sid)
+        token, board_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+
+        def setup(game: Game) -> None:
+            game.board = rules.token_hash(board_token)
+            game.add_host(sid, time.time())
+
+        game, _ = self._create(sid, "room", token, rounds, setup)
+        hosted = {
+            "code": game.code,
+            "shown": rules.shown_code(game.code),
+            "token": token,
+            "board_token": board_token,
+        }
+        self._emit_to(sid, "hosted", hosted)
         self._seat_host(sid, game)
 
     def room_host(self, sid: str, payload: dict[str, Any]) -> None:
-        """Attach a host or board page to its room: `{code, token}` (the host's token)."""
-        code = self._attempt(sid, payload)
+        """Attach a host or board page to its room: `{code, token}` (the host's or the board's token)."""
+        code = self._code(sid, payload)
         game = self.store.get(code)
-        if game is None:
-            raise missing()
-        if not game.is_host(payload.get("token")):
-            raise InputError("bad_token", "that is not the host's token for this room")
-        self._host(sid, code)
+        if game is None or not game.may_watch(payload.get("token")):
+            raise InputError("bad_token", "no room has that code and token")
+        self._leave(sid)
+        game, _ = self.store.update(code, lambda g: g.add_host(sid, time.time()))
+        self._seat_host(sid, game)
 
     def room_join(self, sid: str, payload: dict[str, Any]) -> None:
         """Join a room as a new player: `{code, name}`; answer `joined` with the token for rejoining."""
-        code = self._attempt(sid, payload)
+        code = self._code(sid, payload)
         name = rules.clean_name(payload.get("name"))
+        seat = self.seats.get(sid)
+        if seat is not None and seat.code == code and seat.player is not None:
+            raise InputError("already_joined", "this connection already plays in that room")
         if self.store.get(code) is None:
             raise missing()
         self._leave(sid)
@@ -155,7 +171,7 @@ class Play:
 
     def room_rejoin(self, sid: str, payload: dict[str, Any]) -> None:
         """Take one's place again after a reconnect: `{code, player, token}`; name and score are kept."""
-        code = self._attempt(sid, payload)
+        code = self._code(sid, payload)
 
         def seat(game: Game) -> str:
             player = game.player_by_token(payload.get("player"), payload.get("token"))
@@ -198,15 +214,9 @@ class Play:
         index = payload.get("round")
         if game is None or game.phase != "drawing" or current is None or index != current.index:
             raise InputError("no_round", "that round is not being drawn")
-        fresh = seat.round != index
-        if fresh:
-            seat.round, seat.prompt, seat.ends_at, seat.claimed = (
-                index,
-                current.prompt,
-                current.ends_at,
-                False,
-            )
-        seat.ready_seq = payload["seq"]
+        fresh = seat.ticket is None or seat.ticket.round != index
+        claimed = not fresh and seat.ticket is not None and seat.ticket.claimed
+        seat.ticket = Ticket(index, current.prompt, current.ends_at, payload["seq"], claimed)
         return fresh
 
     # --- connections ----------------------------------------------------------------------------------
@@ -224,36 +234,73 @@ class Play:
     def observe(self, session: Session, seq: int, outcome: Outcome) -> None:
         """Look at a prediction just sent: recognise the prompt, update the board's thumbnail."""
         seat = self.seats.get(session.sid)
-        if seat is None or seat.round is None or seat.claimed:
+        ticket = seat.ticket if seat is not None else None
+        if seat is None or ticket is None or ticket.claimed:
             return  # not drawing a round; or recognised, and the board keeps the drawing that was
         top = outcome.top
         recognised = (
-            seq > seat.ready_seq
+            seq > ticket.ready_seq
             and outcome.sure
             and bool(top)
-            and top[0]["label"] == seat.prompt
-            and time.time() <= seat.ends_at
+            and top[0]["label"] == ticket.prompt
+            and time.time() <= ticket.ends_at
         )
         if seat.mode == "room":
             with self.live.lock:
                 snapshot = session.drawing.snapshot()
             # The drawing that was recognised goes to the board at once, before the news of it.
-            self._thumb(seat, (outcome, snapshot), now=recognised)
+            self._thumb(seat, ticket, (outcome, snapshot), now=recognised)
         if recognised:
-            seat.claimed = True
-            self.server.start_background_task(self._recognised, seat, seat.round, time.time())
+            ticket.claimed = True
+            self.server.start_background_task(self._recognised, seat, ticket.round, time.time())
 
     def broadcast(self, game: Game) -> None:
         """Send the game as it is now to everyone in it, on every process."""
         self.server.emit("game", game.view(time.time()), room=room(game.code))
 
+    def tick(self, now: float) -> None:
+        """Apply what is due at `now` in every game, and send the thumbnails the throttle held back."""
+        for code in self.store.due(now):
+            try:
+                self._tick(code, now)
+            except Exception:  # one bad game (unreadable, say) must not stop the others' clocks
+                log.exception("the game clock failed on game %s: it is no longer timed", code)
+                self.store.drop_due(code)
+        for seat in list(self.seats.values()):
+            held, ticket = seat.thumb_due, seat.ticket
+            if (
+                held is not None
+                and ticket is not None
+                and time.monotonic() - seat.thumb_at >= THUMB_INTERVAL_S
+            ):
+                self._thumb(seat, ticket, held)
+
     # --- internals ------------------------------------------------------------------------------------
+
+    def _tick(self, code: str, now: float) -> None:
+        """Apply what is due in one game; broadcast what changed."""
+
+        def due(game: Game) -> int:
+            revision = game.revision
+            if game.tick(self.timing, now):
+                raise Deleted()
+            return revision
+
+        try:
+            game, before = self.store.update(code, due)
+        except InputError:  # gone meanwhile
+            return
+        except Deleted:
+            log.info("game %s ended and was forgotten", code)
+            return
+        if game.revision != before:
+            self.broadcast(game)
 
     def _create(
         self, sid: str, mode: str, token: str, rounds: int, setup: Callable[[Game], T]
     ) -> tuple[Game, T]:
         """Create a game with a fresh code, `setup` applied before it is stored."""
-        self._leave(sid)
+        self._leave(sid, abandon=True)
         now = time.time()
         while True:
             game = Game(
@@ -271,14 +318,10 @@ class Play:
                 log.info("%s %s created", mode, game.code)
                 return game, result
 
-    def _host(self, sid: str, code: str) -> None:
-        """Seat a host or board page in its room."""
-        self._leave(sid)
-        game, _ = self.store.update(code, lambda g: g.add_host(sid, time.time()))
-        self._seat_host(sid, game)
-
     def _seat_host(self, sid: str, game: Game) -> None:
         """Seat a host or board page's connection and broadcast."""
+        if self._gone(sid, game.code):
+            return
         self.seats[sid] = Seat(game.code, None, game.mode)
         self.server.enter_room(sid, room(game.code))
         self.server.enter_room(sid, board(game.code))
@@ -287,54 +330,80 @@ class Play:
 
     def _seat_player(self, sid: str, game: Game, player_id: str, token: str | None) -> None:
         """Seat a player's connection, answer `joined` (with the token when it is new) and broadcast."""
+        if self._gone(sid, game.code):
+            return
         self.seats[sid] = Seat(game.code, player_id, game.mode)
         self.server.enter_room(sid, room(game.code))
         self._start_clock()
-        joined = {
-            "code": game.code,
-            "player": player_id,
-            "mode": game.mode,
-            "name": game.players[player_id].name,
-        }
+        name = game.players[player_id].name
+        joined = {"code": game.code, "player": player_id, "mode": game.mode, "name": name}
         if token is not None:
             joined["token"] = token
         self._emit_to(sid, "joined", joined)
         self.broadcast(game)
 
+    def _gone(self, sid: str, code: str) -> bool:
+        """Tell whether a connection closed while its handler waited on the store (then take it out again)."""
+        if self.live.get(sid) is not None:
+            return False
+        with contextlib.suppress(InputError):
+            self.store.update(code, lambda g: g.leave(sid, time.time()))
+        return True
+
     def _as_host(self, payload: dict[str, Any], change: Callable[[Game], Any]) -> None:
-        """Apply a change the host asked for, after checking the host's token."""
+        """Apply a change the host asked for, after checking the host's token.
+
+        A room that does not exist gets the same answer as a wrong token: these events tell nobody which
+        codes are in use (so they need no rate limit: a token of 32 characters is not guessed).
+        """
         code = rules.parse_code(payload.get("code"))
 
         def checked(game: Game) -> None:
             if not game.is_host(payload.get("token")):
-                raise InputError("bad_token", "only the host can do that")
+                raise InputError("bad_token", "no room has that code and host's token")
             change(game)
 
-        game, _ = self.store.update(code, checked)
+        try:
+            game, _ = self.store.update(code, checked)
+        except InputError as exc:
+            if exc.code == "room_not_found":
+                raise InputError("bad_token", "no room has that code and host's token") from exc
+            raise
         self.broadcast(game)
 
-    def _attempt(self, sid: str, payload: dict[str, Any]) -> str:
-        """Spend one attempt at naming a room (per connection and per address); return the code named."""
-        bucket = self._attempts.setdefault(sid, TokenBucket(JOIN_RATE, JOIN_BURST))
+    def _spend(self, sid: str) -> None:
+        """Spend one attempt of this connection's and its address's budgets, or refuse."""
+        bucket = self._attempts.setdefault(sid, TokenBucket(ATTEMPT_RATE, ATTEMPT_BURST))
         bucket.refill()
-        if (
-            bucket.tokens < 1.0
-            or self._address_attempts.retry_after(rate_key(self.addresses.get(sid, "unknown"))) > 0
-        ):
-            raise InputError("too_many_attempts", "too many attempts to join a room: wait a few seconds")
+        address = rate_key(self.addresses.get(sid, "unknown"))
+        if bucket.tokens < 1.0 or self._address_attempts.retry_after(address) > 0:
+            raise InputError("too_many_attempts", "too many attempts: wait a few seconds")
         bucket.tokens -= 1.0
+
+    def _code(self, sid: str, payload: dict[str, Any]) -> str:
+        """Spend one attempt (see `_spend`) and return the room code the payload names."""
+        self._spend(sid)
         return rules.parse_code(payload.get("code"))
 
-    def _leave(self, sid: str) -> None:
-        """Take a connection out of the game it sits in, if any."""
+    def _leave(self, sid: str, abandon: bool = False) -> None:
+        """Take a connection out of the game it sits in, if any; `abandon`: delete its solo game."""
         seat = self.seats.pop(sid, None)
         if seat is None:
             return
         self.server.leave_room(sid, room(seat.code))
         self.server.leave_room(sid, board(seat.code))
+
+        def leave(game: Game) -> bool:
+            if abandon and game.mode == "solo":
+                raise Deleted()  # a new game replaces it: nobody comes back to this one
+            return game.leave(sid, time.time())
+
         try:
-            game, found = self.store.update(seat.code, lambda g: g.leave(sid, time.time()))
-        except InputError:  # the game is gone already
+            game, found = self.store.update(seat.code, leave)
+        except (InputError, Deleted):  # gone already, or just deleted
+            return
+        except Exception:  # the store is unreachable: the game forgets this connection when it idles out
+            log.exception("could not take a connection out of game %s", seat.code)
             return
         if found:
             self.broadcast(game)
@@ -357,7 +426,7 @@ class Play:
         if gained is not None:
             self.broadcast(game)
 
-    def _thumb(self, seat: Seat, state: tuple[Outcome, Snapshot], now: bool = False) -> None:
+    def _thumb(self, seat: Seat, ticket: Ticket, state: tuple[Outcome, Snapshot], now: bool = False) -> None:
         """Send the board a player's drawing and guess: `now`, or once THUMB_INTERVAL_S since the last."""
         outcome, snapshot = state
         if outcome is seat.thumb_outcome:
@@ -369,7 +438,7 @@ class Play:
         top = outcome.top[0] if outcome.top else None
         thumb = {
             "player": seat.player,
-            "round": seat.round,
+            "round": ticket.round,
             "strokes": thumbnail(snapshot),
             "guess": top["label"] if top else None,
             "sure": outcome.sure,
@@ -388,29 +457,6 @@ class Play:
                 self.tick(time.time())
             except Exception:
                 log.exception("the game clock failed a tick")
-
-    def tick(self, now: float) -> None:
-        """Apply what is due at `now` in every game, and send the thumbnails the throttle held back."""
-        for code in self.store.due(now):
-
-            def due(game: Game) -> int:
-                revision = game.revision
-                if game.tick(self.timing, now):
-                    raise Deleted()
-                return revision
-
-            try:
-                game, before = self.store.update(code, due)
-            except InputError:
-                continue
-            except Deleted:
-                log.info("game %s ended and was forgotten", code)
-                continue
-            if game.revision != before:
-                self.broadcast(game)
-        for seat in list(self.seats.values()):
-            if seat.thumb_due is not None and time.monotonic() - seat.thumb_at >= THUMB_INTERVAL_S:
-                self._thumb(seat, seat.thumb_due)
 
 
 def room(code: str) -> str:

@@ -1,13 +1,16 @@
 """Where games live: in this process, or in Redis when the server processes share a message queue.
 
 Both stores do the same thing: `update` reads a game, applies a change and writes it back atomically, so
-two processes (or two green threads) changing one room never lose each other's change; `due` lists the
-games whose deadline (`Game.deadline`) has passed, for whichever process's clock gets there first.
+two processes (or two green threads) changing one room never lose each other's change (a change that
+changes nothing writes nothing); `due` lists the games whose deadline (`Game.deadline`) has passed, for
+whichever process's clock gets there first.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -38,6 +41,8 @@ class Store(Protocol):
     def update(self, code: str, change: Callable[[Game], T]) -> tuple[Game, T]: ...
 
     def due(self, now: float) -> list[str]: ...
+
+    def drop_due(self, code: str) -> None: ...
 
 
 def missing() -> InputError:
@@ -77,19 +82,26 @@ class MemoryStore:
             if text is None:
                 raise missing()
             game = Game.from_json(text)
+            revision = game.revision
             try:
                 result = change(game)
             except Deleted:
                 del self._games[code]
                 self._due.pop(code, None)
                 raise
-            self._write(game)
+            if game.revision != revision:
+                self._write(game)
             return game, result
 
     def due(self, now: float) -> list[str]:
         """Return the codes of the games with something due at `now`."""
         with self._lock:
             return [code for code, at in self._due.items() if at <= now]
+
+    def drop_due(self, code: str) -> None:
+        """Stop offering a game as due (its changes fail); it stays until it is deleted or changed."""
+        with self._lock:
+            self._due.pop(code, None)
 
     def _write(self, game: Game) -> None:
         self._games[game.code] = game.to_json()
@@ -109,11 +121,12 @@ class RedisStore:
 
     def create(self, game: Game) -> bool:
         """Store a new game; False if its code is taken."""
+        if not self.redis.set(KEY + game.code, game.to_json(), nx=True, ex=self._ttl()):
+            return False
         with self.redis.pipeline() as pipe:
-            pipe.set(KEY + game.code, game.to_json(), nx=True, ex=self._ttl())
             self._schedule(pipe, game)
-            created, *_ = pipe.execute()
-        return bool(created)
+            pipe.execute()
+        return True
 
     def get(self, code: str) -> Game | None:
         """Return a game, or None."""
@@ -133,6 +146,7 @@ class RedisStore:
                         self.redis.zrem(DUE, code)  # expired by Redis itself: no longer due either
                         raise missing()
                     game = Game.from_json(text)
+                    revision = game.revision
                     try:
                         result = change(game)
                     except Deleted:
@@ -141,17 +155,24 @@ class RedisStore:
                         pipe.zrem(DUE, code)
                         pipe.execute()
                         raise
+                    if game.revision == revision:
+                        pipe.unwatch()
+                        return game, result
                     pipe.multi()
                     pipe.set(key, game.to_json(), ex=self._ttl())
                     self._schedule(pipe, game)
                     pipe.execute()
                     return game, result
-                except WatchError:
-                    continue  # another process changed the game first: read it again
+                except WatchError:  # another process changed the game first: read it again, soon
+                    time.sleep(random.uniform(0.0, 0.005))
 
     def due(self, now: float) -> list[str]:
         """Return the codes of the games with something due at `now`."""
         return [code.decode() for code in self.redis.zrangebyscore(DUE, "-inf", now)]
+
+    def drop_due(self, code: str) -> None:
+        """Stop offering a game as due (its changes fail); Redis forgets it at its TTL."""
+        self.redis.zrem(DUE, code)
 
     def _schedule(self, pipe: Any, game: Game) -> None:
         deadline = game.deadline(self.timing)

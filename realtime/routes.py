@@ -103,7 +103,12 @@ def board_page(code: str) -> str:
 
 
 def _room_code(value: Any) -> str:
-    """Return a room code from a URL, or answer 404 for one that is malformed or names no room."""
+    """Return a room code from a URL, or answer 404 for one that is malformed or names no room.
+
+    Whether a code is in use is what a guesser wants to know: each address may ask as often as it may
+    try to join (429 beyond).
+    """
+    _refuse_over_rate(_state().room_limiter, "too many room pages from one address: try again later")
     try:
         code = game.parse_code(value)
     except InputError as exc:

@@ -26,7 +26,7 @@ from realtime.game import Timing
 from realtime.gate import Gate
 from realtime.live import LivePredictor, Model, classes
 from realtime.metrics import Metrics
-from realtime.play import Play
+from realtime.play import ADDRESS_BURST, ADDRESS_RATE, Play
 from realtime.ratelimit import AddressLimiter
 from realtime.recognizer import Recognizer
 from realtime.reload import ModelSwitcher
@@ -54,6 +54,7 @@ class AppState:
     switcher: ModelSwitcher
     play: Play
     admin_limiter: AddressLimiter  # the admin routes, per client address (before the token is checked)
+    room_limiter: AddressLimiter  # a room's pages, per client address: they say whether a code is in use
     started: float  # time.monotonic() at creation
     _redis_checked: tuple[float, bool] = (-math.inf, False)  # (monotonic time, reachable) of the last PING
 
@@ -167,6 +168,7 @@ def create_app(
         switcher=switcher,
         play=play,
         admin_limiter=AddressLimiter(ADMIN_RATE, ADMIN_BURST),
+        room_limiter=AddressLimiter(ADDRESS_RATE, ADDRESS_BURST),
         started=time.monotonic(),
     )
     app.register_blueprint(routes.bp)

@@ -79,13 +79,16 @@ def test_recognition_counts_only_for_the_current_round_in_time_and_once() -> Non
     assert game.current.recognised[b.id] == 10_000
 
 
-def test_a_round_ends_when_everyone_still_connected_was_recognised() -> None:
+def test_a_round_goes_on_when_a_player_drops_out_of_it() -> None:
     game = make_game()
     a = game.add_player("Ann", "ta", "sid-a", 60, T0)
-    game.add_player("Bob", "tb", "sid-b", 60, T0)
+    b = game.add_player("Bob", "tb", "sid-b", 60, T0)
     game.start_round(T0)
     game.recognise(a.id, 1, T0 + 1)
     game.leave("sid-b", T0 + 2)
+    assert game.phase == "drawing", "Bob may be back within the round"
+    game.seat(game.player_by_token(b.id, "tb"), "sid-b2", T0 + 3)
+    game.recognise(b.id, 1, T0 + 4)
     assert game.phase == "between"
 
 
@@ -151,8 +154,15 @@ def test_a_full_or_finished_room_takes_no_one() -> None:
     game.add_player("Ann", "ta", "sid-a", 2, T0)
     game.add_player("Bob", "tb", "sid-b", 2, T0)
     refused("room_full", game.add_player, "Cy", "tc", "sid-c", 2, T0)
+    game.leave("sid-b", T0)
+    game.add_player("Cy", "tc", "sid-c", 2, T0)  # two play at once; Bob keeps his place to come back
+    game.leave("sid-c", T0)
+    game.add_player("Dee", "td", "sid-d", 2, T0)
+    game.leave("sid-d", T0)
+    # Places kept for players who left: as many again as may play, no more.
+    refused("room_full", game.add_player, "Eve", "te", "sid-e", 2, T0)
     game.finish("closed", T0)
-    refused("room_over", game.add_player, "Cy", "tc", "sid-c", 60, T0)
+    refused("room_over", game.add_player, "Fay", "tf", "sid-f", 60, T0)
 
 
 def test_tokens_are_checked_and_never_shown() -> None:
@@ -163,6 +173,13 @@ def test_tokens_are_checked_and_never_shown() -> None:
     refused("bad_token", game.player_by_token, player.id, "wrong")
     refused("bad_token", game.player_by_token, "nobody", "ann-token")
     refused("bad_token", game.player_by_token, ["not", "a", "string"], "ann-token")
+    for crafted in ("\ud800", "é" * 10, "x" * 65, "", 7, None, ["ann-token"]):
+        assert not game.is_host(crafted) and not game.may_watch(crafted)
+        refused("bad_token", game.player_by_token, player.id, crafted)
+    assert not game.may_watch("the-board-token"), "no board token was set"
+    game.board = rules.token_hash("the-board-token")
+    assert game.may_watch("the-board-token") and game.may_watch("the-host-token")
+    assert not game.is_host("the-board-token")
     text = str(game.view(T0))
     for secret in ("the-host-token", "ann-token", game.host, player.token, "sid-a"):
         assert secret not in text

@@ -234,6 +234,63 @@ def test_a_room_from_lobby_to_final_scores(server, clients) -> None:
     host.wait_error("room_over")
 
 
+def test_the_board_token_watches_but_cannot_steer(server, clients) -> None:
+    host, code, token = host_room(server, clients)
+    board_token = host.hosted[0]["board_token"]
+    assert board_token != token
+    board = connect(server, clients)
+    board.emit("room_host", {"code": code, "token": board_token})
+    board.wait_game(lambda g: g["code"] == code, what="on the board")
+    for event in ("round_start", "round_skip", "room_close"):
+        board.errors.clear()
+        board.emit(event, {"code": code, "token": board_token})
+        board.wait_error("bad_token")
+    ann, ann_id = join(server, clients, code, "Ann")
+    host.emit("round_start", {"code": code, "token": token})
+    prompt = ann.wait_game(lambda g: g["phase"] == "drawing")["round"]["prompt"]
+    ann.round_ready(1)
+    ann.draw(known_drawings(prompt)[0], stop=lambda: ann.recognised(ann_id, 1))
+    assert board.wait(lambda: any(t["guess"] == prompt and t["sure"] for t in board.thumbs), 5)
+
+
+def test_one_connection_joins_a_room_once(server, clients) -> None:
+    host, code, _ = host_room(server, clients)
+    ann, _ = join(server, clients, code, "Ann")
+    ann.emit("room_join", {"code": code, "name": "Ann again"})
+    ann.wait_error("already_joined")
+    assert len(host.wait_game(lambda g: len(g["players"]) == 1)["players"]) == 1
+
+
+def test_host_events_do_not_say_whether_a_room_exists(server, clients) -> None:
+    client = connect(server, clients)
+    _, code, _ = host_room(server, clients)
+    for target in (code, rules.new_code()):
+        client.errors.clear()
+        client.emit("round_start", {"code": target, "token": "x" * 32})
+        assert client.wait_error("bad_token")["message"] == "no room has that code and host's token"
+
+
+def test_crafted_tokens_get_bad_token_not_a_crash(server, clients) -> None:
+    _client, joined = solo(server, clients)
+    other = connect(server, clients)
+    for token in ("\ud800", "é" * 40, "x" * 5000, {"a": 1}):
+        other.errors.clear()
+        other.emit("room_rejoin", {"code": joined["code"], "player": joined["player"], "token": token})
+        other.wait_error("bad_token")
+        time.sleep(1.0)  # within the attempt budget
+    assert "Traceback" not in server.log_text()
+
+
+def test_starting_games_is_rate_limited(server, clients) -> None:
+    client = connect(server, clients)
+    for _ in range(6):
+        client.emit("solo_start", {})
+    client.wait_error("too_many_attempts")
+    assert client.wait(lambda: len(client.joined) == 5, 5)
+    time.sleep(0.5)
+    assert len({j["code"] for j in client.joined}) == 5
+
+
 def test_names_are_kept_as_text_and_bad_ones_refused(server, clients) -> None:
     host, code, _ = host_room(server, clients)
     hostile = '<img src=x onerror="alert(1)">'
@@ -336,3 +393,12 @@ def test_the_game_pages(server) -> None:
         assert requests.get(f"{server.url}/room/{bad}", timeout=10).status_code == 404
     typed = requests.get(f"{server.url}/room", params={"code": "kq7m xpda"}, timeout=10)
     assert typed.status_code == 404, "a well-formed code of no room"
+
+
+def test_room_pages_are_rate_limited(server) -> None:
+    """Last in the module: it spends this address's budget for room pages."""
+    answers = [requests.get(f"{server.url}/room/{rules.new_code()}", timeout=10) for _ in range(70)]
+    codes = [answer.status_code for answer in answers]
+    assert codes[:50] == [404] * 50 and 429 in codes, codes
+    limited = next(answer for answer in answers if answer.status_code == 429)
+    assert int(limited.headers["Retry-After"]) >= 1

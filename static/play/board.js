@@ -1,8 +1,9 @@
 // /room/<code>/host and /room/<code>/board: the room as a projector shows it. The code, link and QR code
 // to join; every player's drawing live with the machine's guess; who was recognised, in what order; the
-// scores across rounds. The host page adds the controls. Both need the host's token: the page that created
-// the room left it in this tab's sessionStorage; the board's link carries it in its #fragment, which is
-// never sent to the server. Protocol: docs/protocol.md ("Play").
+// scores across rounds. The host page adds the controls and needs the host's token, which the page that
+// created the room left in this tab's sessionStorage. The board needs the board's token, which only lets it
+// watch: its link carries it in the #fragment, which is never sent to the server. Protocol:
+// docs/protocol.md ("Play").
 
 import { withArticle } from "../guesses.js";
 import { connect, showNotice } from "../live.js";
@@ -14,12 +15,12 @@ const $ = (selector) => document.querySelector(selector);
 const board = $("#board");
 const code = board.dataset.code;
 const isHost = board.dataset.role === "host";
-const STORAGE_KEY = `doodle-host:${code}`;
 const ORDINALS = ["1st", "2nd", "3rd"];
 
 const fragment = new URLSearchParams(location.hash.slice(1)).get("token");
-if (fragment) sessionStorage.setItem(STORAGE_KEY, fragment);
-const token = fragment || sessionStorage.getItem(STORAGE_KEY);
+if (fragment) sessionStorage.setItem(`doodle-board:${code}`, fragment);
+const boardToken = fragment || sessionStorage.getItem(`doodle-board:${code}`);
+const token = isHost ? sessionStorage.getItem(`doodle-host:${code}`) : boardToken;
 const link = `${location.origin}/room/${code}`;
 const countdown = new Countdown($("#clock"), $("#clock-bar"));
 const cards = new Map(); // player id -> {item, canvas, guess, badge}
@@ -129,7 +130,11 @@ function renderScores() {
 
 socket.on("connect", () => {
   if (!token) {
-    showNotice("This page needs the host's token: open it from the page that created the room.");
+    showNotice(
+      isHost
+        ? "This page needs the host's token: open it from the page that created the room."
+        : "This page needs the board's link, from the host's page.",
+    );
     return;
   }
   socket.emit("room_host", { code, token });
@@ -171,5 +176,5 @@ if (isHost) {
   $("#close-room").addEventListener("click", () => {
     if (confirm("End the game for everyone?")) send("room_close");
   });
-  $("#board-link").href = `/room/${code}/board#token=${encodeURIComponent(token || "")}`;
+  $("#board-link").href = `/room/${code}/board#token=${encodeURIComponent(boardToken || "")}`;
 }

@@ -68,8 +68,9 @@ socket.on("game", (game) => {
 });
 
 // A room was created from this page: its host page takes over (the token stays in this tab).
-socket.on("hosted", ({ code, token }) => {
+socket.on("hosted", ({ code, token, board_token: boardToken }) => {
   sessionStorage.setItem(`doodle-host:${code}`, token);
+  sessionStorage.setItem(`doodle-board:${code}`, boardToken);
   location.assign(`/room/${code}/host`);
 });
 
