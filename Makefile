@@ -42,12 +42,13 @@ lock: $(VENV)/.test
 	$(LOCK) requirements/train.in -c requirements.txt -o requirements/train.txt
 	$(LOCK) requirements/test.in -c requirements.txt -c requirements/train.txt -o requirements/test.txt
 
-# The tests drive Debian's Chromium (never a downloaded browser build) and start Debian's redis-server and
-# nginx themselves, on free loopback ports; installed with apt-get when missing (as root).
-DEBIAN_PACKAGES := chromium:chromium redis-server:redis-server nginx:nginx
+# The tests drive Debian's Chromium (never a downloaded browser build) and start Debian's redis-server,
+# nginx and PostgreSQL themselves, on free loopback ports; installed with apt-get when missing (as root).
+DEBIAN_PACKAGES := chromium:chromium redis-server:redis-server nginx:nginx initdb:postgresql
 debian-packages:
 	@missing=""; for pair in $(DEBIAN_PACKAGES); do \
-	  command -v "$${pair%%:*}" >/dev/null || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \
+	  command -v "$${pair%%:*}" >/dev/null || [ -x "/usr/sbin/$${pair%%:*}" ] || \
+	  ls /usr/lib/postgresql/*/bin/$${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing fonts-dejavu-core; \

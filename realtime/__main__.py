@@ -22,6 +22,7 @@ SPARE_FILES = 64
 # SIGKILL 10 s after SIGTERM).
 SHUTDOWN_S = 8.0
 CLOSE_GRACE_S = 0.3  # for the last packets to leave before the process exits
+FLUSH_S = 1.0  # for the collected drawings still buffered to reach the database (COLLECT_DRAWINGS)
 
 
 def parse_args(defaults: Config, argv: list[str] | None = None) -> argparse.Namespace:
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     if config.ASYNC_MODE == "threading":
         # Werkzeug's server is the threading mode's only WebSocket-capable server; eventlet is for production.
         socketio.run(app, host=config.HOST, port=config.PORT, allow_unsafe_werkzeug=True)
+        flush_collected(app)
     else:
         serve_eventlet(app, config)
 
@@ -178,10 +180,18 @@ def serve_eventlet(app: Any, config: Config) -> None:
     deadline = time.monotonic() + SHUTDOWN_S
     while len(state.live) and time.monotonic() < deadline:
         eventlet.sleep(0.05)
+    flush_collected(app)
     eventlet.sleep(CLOSE_GRACE_S)
     logging.getLogger("realtime").info("stopped")
     logging.shutdown()
     os._exit(0)
+
+
+def flush_collected(app: Any) -> None:
+    """Write the collected drawings still waiting for the database (at shutdown, within FLUSH_S)."""
+    collector = app.extensions["realtime"].collector
+    if collector is not None:
+        collector.flush(FLUSH_S)
 
 
 def drain_on_sigterm(app: Any, listener: Any) -> None:

@@ -124,6 +124,12 @@ class Config:
     ROOM_HOST_GRACE_S: float = _setting(60.0, low=0.5)
     ROOM_EMPTY_S: float = _setting(120.0, low=0.5)
     ROOM_IDLE_S: float = _setting(1800.0, low=1.0)
+    # Keep what people draw (realtime.collect): off unless 1. DATABASE_URL: any SQLAlchemy URL (postgres://
+    # as Heroku sets it included); empty: a SQLite file under data/. COLLECT_BUFFER: drawings waiting for
+    # the database at most (more are dropped, and counted).
+    COLLECT_DRAWINGS: bool = False
+    DATABASE_URL: str = ""
+    COLLECT_BUFFER: int = _setting(10_000, low=1)
     limits: Limits = field(init=False, repr=False)  # derived: what `ready.limits` advertises
 
     def __post_init__(self) -> None:
@@ -205,9 +211,25 @@ def _parse(name: str, raw: str, parse: Callable[[str], Any]) -> Any:
     except ValueError as exc:
         if name in str(exc):
             raise
-        kind = "a whole number" if parse is int else "a number" if parse is float else "valid"
+        kind = {int: "a whole number", float: "a number", _flag: "1 or 0 (on or off)"}.get(parse, "valid")
         raise ValueError(f"{name} must be {kind}, not {raw!r}") from exc
 
 
-_TYPES: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float, "int | None": int}
+def _flag(raw: str) -> bool:
+    """Parse an on/off setting: 1, true, yes, on; or 0, false, no, off."""
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected 1 or 0 (on or off), not {raw!r}")
+
+
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "int | None": int,
+    "bool": _flag,
+}
 _PARSERS: dict[str, Callable[[str], Any]] = {"CORS_ORIGINS": _origins, "TRUSTED_PROXIES": _networks}

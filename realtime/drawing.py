@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,9 @@ class Drawing:
         self._ink = Ink()
         self._tail: list[float] | None = None  # the open stroke's last point
         self._raster = IncrementalRaster()  # replaced whenever strokes are changed rather than extended
+        # (first point, monotonic ms) of each batch of points as it arrived: the drawing's times, for
+        # keeping it in Quick, Draw! raw form (realtime.collect); one tuple per message.
+        self._arrivals: list[tuple[int, float]] = []
         self.points = 0
         self.version = 0  # bumped whenever what the model would see may change
 
@@ -82,6 +86,7 @@ class Drawing:
             grown[: self.points] = self._xy[: self.points]
             self._xy = grown
         self._xy[self.points : end] = points
+        self._arrivals.append((self.points, time.monotonic() * 1000.0))
         if opening:
             self._counts.append(0)
             self._open = True
@@ -102,6 +107,7 @@ class Drawing:
         elif self._counts:
             self.points -= self._counts.pop()
             self._xy = self._xy[: self.points].copy()  # a new buffer: snapshots keep the old one
+            self._arrivals = [a for a in self._arrivals if a[0] < self.points]
             self._ink = Ink.of(self._stroke_arrays())
             self._raster = IncrementalRaster()
         else:
@@ -118,6 +124,7 @@ class Drawing:
         self._ink = Ink()
         self._tail = None
         self._raster = IncrementalRaster()
+        self._arrivals = []
         self.points = 0
         self._changed()
 
@@ -128,11 +135,36 @@ class Drawing:
         self._counts = [len(stroke) for stroke in strokes]
         self._ink = Ink.of(strokes)
         self.points = len(self._xy)
+        self._arrivals = [(0, time.monotonic() * 1000.0)] if self.points else []
 
     def set_image(self, bitmap: np.ndarray | None) -> None:
         """Replace the drawing with a snapshot image's 28×28 bitmap (None: a blank image)."""
         self.clear()
         self._image = bitmap
+
+    def raw(self) -> list[list[list[float]]]:
+        """Return the strokes in Quick, Draw! raw form, `[[xs], [ys], [ts]]` each ([] for an image).
+
+        `ts` are milliseconds from the first point, as the server received them: the points of one
+        message are spread evenly since the message before (the page sends one every 33 ms). A drawing
+        replaced whole (`sync`) has one time for all its points.
+        """
+        if self._image is not None or not self.points:
+            return []
+        times = np.empty(self.points)
+        starts = [start for start, _ in self._arrivals] + [self.points]
+        previous = self._arrivals[0][1]
+        for (start, at), end in zip(self._arrivals, starts[1:], strict=True):
+            n = end - start
+            times[start:end] = previous + (at - previous) * np.arange(1, n + 1) / n
+            previous = at
+        times = np.rint(times - times[0])
+        out, start = [], 0
+        for n in self._counts:
+            xy = self._xy[start : start + n]
+            out.append([xy[:, 0].tolist(), xy[:, 1].tolist(), times[start : start + n].astype(int).tolist()])
+            start += n
+        return out
 
     def snapshot(self) -> Snapshot:
         """Return the current content in a form that later updates cannot change."""

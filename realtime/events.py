@@ -125,9 +125,9 @@ class LiveEvents(socketio.Namespace):
         self.emit("ready", ready, to=sid, ignore_queue=True)
 
     def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        """Free the connection's session and its seat in a game."""
-        self.live.close(sid)
+        """Free the connection's seat in a game (its drawing may be kept first) and its session."""
         self.play.leave(sid)
+        self.live.close(sid)
 
     def on_stroke_points(self, sid: str, *args: Any) -> None:
         """Append points to the open stroke: `{seq, points: [[x, y], ...]}`."""

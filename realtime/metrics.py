@@ -53,6 +53,20 @@ class Metrics:
             "realtime_model_info", "The model being served (always 1)", ["name", "version"], registry=r
         )
 
+        self.collected = Counter(
+            "realtime_collected_drawings", "Drawings written to the database (COLLECT_DRAWINGS)", registry=r
+        )
+        self.collect_dropped = Counter(
+            "realtime_collected_drawings_dropped",
+            "Drawings not kept because the buffer waiting for the database was full",
+            registry=r,
+        )
+        self.collect_buffered = Gauge(
+            "realtime_collected_drawings_buffered",
+            "Drawings waiting to be written to the database",
+            registry=r,
+        )
+
     def serving(self, name: str, version: str) -> None:
         """Record which model is served."""
         self.model.clear()

@@ -25,6 +25,7 @@ import numpy as np
 
 from realtime import game as rules
 from realtime import preprocess
+from realtime.collect import Collector, Kept
 from realtime.drawing import Snapshot, Strokes
 from realtime.game import Game, Timing
 from realtime.live import LivePredictor, Outcome, Session, classes
@@ -54,6 +55,7 @@ class Ticket:
     ends_at: float
     ready_seq: int  # predictions of messages up to this one show the drawing from before the round
     claimed: bool = False  # recognised (or being recorded as recognised)
+    kept: bool = False  # handed to the collector (COLLECT_DRAWINGS)
 
 
 @dataclass
@@ -89,8 +91,17 @@ def thumbnail(snapshot: Snapshot) -> list[list[list[int]]]:
 class Play:
     """This process's seats in games, the handlers of the game events, the recognition check and the clock."""
 
-    def __init__(self, live: LivePredictor, store: Store, *, seconds: float, max_players: int) -> None:
+    def __init__(
+        self,
+        live: LivePredictor,
+        store: Store,
+        *,
+        seconds: float,
+        max_players: int,
+        collector: Collector | None = None,
+    ) -> None:
         self.live = live
+        self.collector = collector  # keeps each round's drawing when COLLECT_DRAWINGS is on
         self.server = live.server
         self.store = store
         self.seconds = seconds
@@ -214,9 +225,13 @@ class Play:
         index = payload.get("round")
         if game is None or game.phase != "drawing" or current is None or index != current.index:
             raise InputError("no_round", "that round is not being drawn")
-        fresh = seat.ticket is None or seat.ticket.round != index
-        claimed = not fresh and seat.ticket is not None and seat.ticket.claimed
-        seat.ticket = Ticket(index, current.prompt, current.ends_at, payload["seq"], claimed)
+        old = seat.ticket
+        fresh = old is None or old.round != index
+        if fresh and old is not None:
+            self._keep(sid, old, None)  # the round before is over: its drawing, if not kept yet
+        kept = old is not None and not fresh and old.kept
+        claimed = old is not None and not fresh and old.claimed
+        seat.ticket = Ticket(index, current.prompt, current.ends_at, payload["seq"], claimed, kept)
         return fresh
 
     # --- connections ----------------------------------------------------------------------------------
@@ -227,6 +242,9 @@ class Play:
 
     def leave(self, sid: str) -> None:
         """Forget a closed connection: its seat here, its place in its game (name and score are kept)."""
+        seat = self.seats.get(sid)
+        if seat is not None and seat.ticket is not None and time.time() > seat.ticket.ends_at:
+            self._keep(sid, seat.ticket, None)
         self._attempts.pop(sid, None)
         self.addresses.pop(sid, None)
         self._leave(sid)
@@ -252,6 +270,7 @@ class Play:
             self._thumb(seat, ticket, (outcome, snapshot), now=recognised)
         if recognised:
             ticket.claimed = True
+            self._keep(session.sid, ticket, outcome)
             self.server.start_background_task(self._recognised, seat, ticket.round, time.time())
 
     def broadcast(self, game: Game) -> None:
@@ -266,7 +285,9 @@ class Play:
             except Exception:  # one bad game (unreadable, say) must not stop the others' clocks
                 log.exception("the game clock failed on game %s: it is no longer timed", code)
                 self.store.drop_due(code)
-        for seat in list(self.seats.values()):
+        for sid, seat in list(self.seats.items()):
+            if seat.ticket is not None and now > seat.ticket.ends_at:
+                self._keep(sid, seat.ticket, None)  # time is up: the drawing as it stands
             held, ticket = seat.thumb_due, seat.ticket
             if (
                 held is not None
@@ -407,6 +428,24 @@ class Play:
             return
         if found:
             self.broadcast(game)
+
+    def _keep(self, sid: str, ticket: Ticket, outcome: Outcome | None) -> None:
+        """Hand a round's drawing to the collector, once, with the prompt as its word (if collecting).
+
+        `outcome`: the prediction that recognised it; otherwise the last one made of it.
+        """
+        session = self.live.get(sid)
+        if self.collector is None or ticket.kept or session is None:
+            return
+        ticket.kept = True
+        with self.live.lock:
+            drawing = session.drawing.raw()
+        if outcome is None and session.cached is not None:
+            outcome = session.cached[1]
+        if not drawing or outcome is None:
+            return  # nothing was drawn, or nothing predicted of it
+        kept = Kept(ticket.prompt, drawing, ticket.claimed, "play", outcome.model, outcome.top)
+        self.collector.keep(kept)
 
     def _emit_to(self, sid: str, event: str, data: dict[str, Any]) -> None:
         """Answer one of this process's connections directly (not through the message queue)."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hmac
 import io
+import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge, TooManyRequests
 
-from realtime import game, images, preprocess
+from realtime import collect, game, images, preprocess
 from realtime.live import Model, classes, guesses
 from realtime.metrics import CONTENT_TYPE
 from realtime.preprocess import InputError
@@ -23,7 +26,8 @@ from realtime.reload import ReloadUnavailable
 
 bp = Blueprint("pages", __name__)
 
-COSTLY = frozenset({"pages.predict_page", "pages.predict_api"})  # they read a body and run the model
+# They read a body and run the model.
+COSTLY = frozenset({"pages.predict_page", "pages.predict_api", "pages.keep_drawing"})
 CHUNK_BYTES = 64 * 1024
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -48,12 +52,18 @@ def _classify(
 
 def _wants_json() -> bool:
     """Tell whether the request is for the JSON API rather than a page."""
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/admin/api/", "/admin/reload"))
 
 
 def _error_page(status: int, message: str) -> tuple[str, int]:
     """Render the error page."""
     return render_template("error.html", status=status, message=message, model=_state().model.version), status
+
+
+@bp.app_context_processor
+def collecting() -> dict[str, bool]:
+    """Tell every page whether drawings are kept (COLLECT_DRAWINGS): they say so in one line."""
+    return {"collecting": _state().collector is not None}
 
 
 @bp.get("/")
@@ -142,6 +152,14 @@ def predict_page() -> str | tuple[str, int]:
     except InputError as exc:
         return _error_page(http_status(exc), exc.message)
     top, sure = guesses(model, probabilities)
+    keep = None
+    if state.collector is not None and request.form.get("strokes"):
+        try:  # the strokes beside the image, for "Was it a camel?": kept only if they are sound
+            keep = json.dumps(
+                collect.raw_drawing(json.loads(request.form["strokes"]), state.config.limits)[1]
+            )
+        except (ValueError, InputError):
+            keep = None
     return render_template(
         "results.html",
         top=top,
@@ -149,7 +167,30 @@ def predict_page() -> str | tuple[str, int]:
         bitmap=images.bitmap_to_png_data_url(bitmap),
         model=model.version,
         labels=classes(model),
+        keep=keep,
     )
+
+
+@bp.post("/keep")
+def keep_drawing() -> str | tuple[str, int]:
+    """Keep the drawing of the results page with the word its drawer confirmed (COLLECT_DRAWINGS)."""
+    state = _state()
+    if state.collector is None:
+        raise NotFound()
+    model = state.model
+    try:
+        word = collect.clean_word(request.form.get("word"))
+        strokes, drawing = collect.raw_drawing(
+            json.loads(request.form.get("strokes") or "null"), state.config.limits
+        )
+        _, probabilities = state.run_blocking(_classify, model, preprocess.rasterize_strokes, strokes)
+    except ValueError as exc:  # InputError, or JSON that does not parse
+        error = exc if isinstance(exc, InputError) else InputError("bad_strokes", "the strokes are not JSON")
+        return _error_page(http_status(error), error.message)
+    top, sure = guesses(model, probabilities, 3)
+    recognized = sure and top[0]["label"] == word
+    state.collector.keep(collect.Kept(word, drawing, recognized, "page", model.version, top))
+    return render_template("kept.html", word=word, model=model.version)
 
 
 @bp.post("/api/predict")
@@ -193,19 +234,30 @@ def healthz() -> Response:
     )
 
 
-@bp.post("/admin/reload")
-def reload_model() -> tuple[Response, int]:
-    """Switch every server process to another model folder: `{"model": NAME}`, with the admin token."""
+def _admin_denied() -> tuple[Response, int] | None:
+    """Refuse a request without the admin token (401, 429 after five wrong ones; 404 when none is
+    configured); None lets it through."""
     state = _state()
     token = state.config.ADMIN_TOKEN
     if not token:
         raise NotFound()  # no token configured: the admin routes do not exist
-    _refuse_over_rate(state.admin_limiter, "too many admin requests: try again later")
     given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        answer = jsonify(code="unauthorized", message="send Authorization: Bearer <ADMIN_TOKEN>")
-        answer.headers["WWW-Authenticate"] = "Bearer"
-        return answer, 401
+    if hmac.compare_digest(given.encode("utf-8", "replace"), f"Bearer {token}".encode()):
+        return None
+    # Only wrong tokens spend the address's budget: guessing is slowed, the review's clicks are not.
+    _refuse_over_rate(state.admin_limiter, "too many admin requests: try again later")
+    answer = jsonify(code="unauthorized", message="send Authorization: Bearer <ADMIN_TOKEN>")
+    answer.headers["WWW-Authenticate"] = "Bearer"
+    return answer, 401
+
+
+@bp.post("/admin/reload")
+def reload_model() -> tuple[Response, int]:
+    """Switch every server process to another model folder: `{"model": NAME}`, with the admin token."""
+    state = _state()
+    denied = _admin_denied()
+    if denied:
+        return denied
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("model"), str):
         return jsonify(code="bad_payload", message='send {"model": "<folder under models/>"}'), 400
@@ -291,6 +343,16 @@ def read_chunked_body() -> None:
     environ["wsgi.input_terminated"] = True
 
 
+@bp.app_errorhandler(SQLAlchemyError)
+def database_error(exc: SQLAlchemyError) -> Any:
+    """Answer 503 when the collected drawings' database fails (it is down, say): live guessing goes on."""
+    logging.getLogger(__name__).warning("the database failed: %s", exc)
+    message = "the database of collected drawings is unreachable: try again later"
+    if request.path.startswith("/admin/api/"):
+        return jsonify(code="database_unreachable", message=message), 503
+    return _error_page(503, message)
+
+
 @bp.app_errorhandler(HTTPException)
 def http_error(exc: HTTPException) -> Any:
     """Answer HTTP errors (413 oversized body, 400 malformed, 404, ...) as JSON for the API, else a page."""
@@ -317,3 +379,75 @@ def security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+@bp.get("/admin/drawings")
+def review_page() -> str:
+    """Show the review of collected drawings (the page asks for the admin token; its data needs it)."""
+    state = _state()
+    if not state.config.ADMIN_TOKEN or state.collector is None:
+        raise NotFound()
+    return render_template("review.html", model=state.model.version)
+
+
+@bp.get("/admin/api/drawings")
+def review_list() -> tuple[Response, int] | Response:
+    """List collected drawings, newest first: `?word=&page=` (48 a page), with every word's count."""
+    drawings = _review_store()
+    denied = _admin_denied()
+    if denied:
+        return denied
+    word = request.args.get("word") or None
+    try:
+        page = max(0, int(request.args.get("page", "0")))
+    except ValueError:
+        return jsonify(code="bad_payload", message="page must be a whole number"), 400
+    state = _state()
+    rows, total = state.run_blocking(drawings.page, word, page)
+    words = state.run_blocking(drawings.words)
+    pages = max(1, -(-total // collect.PAGE_SIZE))
+    return jsonify(
+        words=[{"word": w, "count": n} for w, n in words],
+        word=word,
+        page=page,
+        pages=pages,
+        total=total,
+        drawings=rows,
+    )
+
+
+@bp.post("/admin/api/drawings/<int:drawing_id>")
+def review_relabel(drawing_id: int) -> tuple[Response, int] | Response:
+    """Give a collected drawing another word: `{"word": ...}`."""
+    drawings = _review_store()
+    denied = _admin_denied()
+    if denied:
+        return denied
+    data = request.get_json(silent=True)
+    try:
+        word = collect.clean_word(data.get("word") if isinstance(data, dict) else None)
+    except InputError as exc:
+        return jsonify(code=exc.code, message=exc.message), 400
+    if not _state().run_blocking(drawings.relabel, drawing_id, word):
+        return jsonify(code="not_found", message="no such drawing"), 404
+    return jsonify(id=drawing_id, word=word)
+
+
+@bp.delete("/admin/api/drawings/<int:drawing_id>")
+def review_delete(drawing_id: int) -> tuple[Response, int] | Response:
+    """Delete a collected drawing."""
+    drawings = _review_store()
+    denied = _admin_denied()
+    if denied:
+        return denied
+    if not _state().run_blocking(drawings.delete, drawing_id):
+        return jsonify(code="not_found", message="no such drawing"), 404
+    return jsonify(id=drawing_id, deleted=True)
+
+
+def _review_store() -> collect.DrawingStore:
+    """Return the collected drawings' table, or answer 404 when nothing is collected."""
+    collector = _state().collector
+    if collector is None:
+        raise NotFound()
+    return collector.store

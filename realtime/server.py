@@ -19,6 +19,7 @@ from flask_socketio import SocketIO
 from redis import Redis, RedisError
 
 from realtime import compat, routes, transport, wire
+from realtime.collect import Collector, DrawingStore, database_url, make_engine
 from realtime.concurrency import blocking_caller, size_tpool
 from realtime.config import Config
 from realtime.events import LiveEvents
@@ -55,6 +56,7 @@ class AppState:
     play: Play
     admin_limiter: AddressLimiter  # the admin routes, per client address (before the token is checked)
     room_limiter: AddressLimiter  # a room's pages, per client address: they say whether a code is in use
+    collector: Collector | None  # COLLECT_DRAWINGS: what is kept, and the database it goes to
     started: float  # time.monotonic() at creation
     _redis_checked: tuple[float, bool] = (-math.inf, False)  # (monotonic time, reachable) of the last PING
 
@@ -148,7 +150,10 @@ def create_app(
         if config.REDIS_URL
         else MemoryStore(timing)
     )
-    play = Play(live, store, seconds=config.ROUND_SECONDS, max_players=config.ROOM_MAX_PLAYERS)
+    collector = collector_for(config, run_blocking, server, metrics)
+    play = Play(
+        live, store, seconds=config.ROUND_SECONDS, max_players=config.ROOM_MAX_PLAYERS, collector=collector
+    )
     live.observer = play.observe
     events = LiveEvents(live, play, config.limits, run_blocking, config.NODE_NAME, config.TRUSTED_PROXIES)
     server.register_namespace(events)
@@ -169,6 +174,7 @@ def create_app(
         play=play,
         admin_limiter=AddressLimiter(ADMIN_RATE, ADMIN_BURST),
         room_limiter=AddressLimiter(ADDRESS_RATE, ADDRESS_BURST),
+        collector=collector,
         started=time.monotonic(),
     )
     app.register_blueprint(routes.bp)
@@ -181,6 +187,25 @@ def create_app(
         f"message queue {redacted(config.REDIS_URL)}" if config.REDIS_URL else "no message queue",
     )
     return app
+
+
+def collector_for(
+    config: Config, run_blocking: Callable[..., Any], server: Any, metrics: Metrics
+) -> Collector | None:
+    """Return the collector of drawings when COLLECT_DRAWINGS is on (its schema brought up to date now if
+    the database answers, else before its first write)."""
+    if not config.COLLECT_DRAWINGS:
+        return None
+    url = database_url(config.DATABASE_URL)
+    drawings = DrawingStore(make_engine(url))
+    try:
+        drawings.prepare()
+    except Exception as exc:  # live guessing goes on; the writer tries again
+        logging.getLogger(__name__).warning("the database %s is unreachable for now: %s", redacted(url), exc)
+    logging.getLogger(__name__).info("collecting drawings into %s", redacted(url))
+    return Collector(
+        drawings, run_blocking, server.start_background_task, server.sleep, metrics, config.COLLECT_BUFFER
+    )
 
 
 def load_model(config: Config, name: str) -> Recognizer:
@@ -201,7 +226,7 @@ def message_queue(url: str, options: dict[str, Any]) -> socketio_lib.RedisManage
 
 
 def redacted(url: str) -> str:
-    """Return a Redis URL without its password, for the log."""
+    """Return a Redis or database URL without its password, for the log."""
     parts = urlsplit(url)
     if parts.password is None:
         return url

@@ -77,6 +77,9 @@ form.addEventListener("submit", (event) => {
     return;
   }
   urlField.value = sketch.toPngDataUrl();
+  // Collecting (COLLECT_DRAWINGS): the strokes go too, for "Was it a camel?" on the results page.
+  const strokesField = document.querySelector("#strokes");
+  if (strokesField) strokesField.value = JSON.stringify(sketch.rawStrokes());
 });
 
 seeBitmap.addEventListener("change", () => {

@@ -53,6 +53,9 @@ export class Sketch {
     this.onChange = onChange;
     this.strokes = []; // finished strokes, each an array of [x, y]
     this.current = null; // the stroke being drawn, or null
+    this.times = []; // per finished stroke, each point's ms since the drawing's first point
+    this.currentTimes = null;
+    this.startedAt = null; // performance.now() at the drawing's first point
     this.pointerId = null;
     this.rect = null; // the canvas's screen rectangle, cached for the stroke being drawn
     this.pending = []; // points of the current stroke not yet handed to onPoints
@@ -88,6 +91,11 @@ export class Sketch {
     return strokes.map((stroke) => [stroke.map((p) => p[0]), stroke.map((p) => p[1])]);
   }
 
+  /** Finished strokes in Quick, Draw! raw form, with times: [[x...], [y...], [ms...]]. */
+  rawStrokes() {
+    return this.strokes.map((stroke, i) => [stroke.map((p) => p[0]), stroke.map((p) => p[1]), this.times[i]]);
+  }
+
   /** The points of the stroke being drawn that onPoints has had so far (the rest come in its next batch). */
   currentPoints() {
     return this.current ? this.current.slice(0, this.current.length - this.pending.length) : [];
@@ -97,6 +105,7 @@ export class Sketch {
   undo() {
     if (this.current || this.strokes.length === 0) return false;
     this.strokes.pop();
+    this.times.pop();
     this.redraw();
     this.onChange();
     return true;
@@ -106,6 +115,8 @@ export class Sketch {
   clear() {
     if (this.current) return false;
     this.strokes = [];
+    this.times = [];
+    this.startedAt = null;
     this.redraw();
     this.onChange();
     return true;
@@ -122,6 +133,9 @@ export class Sketch {
     this.current = null;
     this.pending = [];
     this.strokes = [];
+    this.times = [];
+    this.currentTimes = null;
+    this.startedAt = null;
     this.redraw();
     this.onChange();
   }
@@ -199,7 +213,9 @@ export class Sketch {
     this.canvas.setPointerCapture(event.pointerId);
     this.rect = this.canvas.getBoundingClientRect();
     const point = this.#point(event);
+    this.startedAt ??= performance.now();
     this.current = [point];
+    this.currentTimes = [Math.round(performance.now() - this.startedAt)];
     this.pending = [point];
     this.drawn = 0;
     this.#schedule();
@@ -220,7 +236,9 @@ export class Sketch {
     this.#flush();
     this.#send(true);
     this.strokes.push(this.current);
+    this.times.push(this.currentTimes);
     this.current = null;
+    this.currentTimes = null;
     this.onStrokeEnd();
     this.onChange();
   }
@@ -229,6 +247,7 @@ export class Sketch {
     const last = this.current[this.current.length - 1];
     if (Math.abs(point[0] - last[0]) < MIN_STEP && Math.abs(point[1] - last[1]) < MIN_STEP) return;
     this.current.push(point);
+    this.currentTimes.push(Math.round(performance.now() - this.startedAt));
     this.pending.push(point);
     this.#schedule();
   }

@@ -39,6 +39,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "(default: ../shared/quickdraw/strokes/simplified and .../raw)",
     )
     parser.add_argument(
+        "--collected",
+        type=Path,
+        help="a folder from `python -m trainer collected export`: its drawings join their classes' "
+        "(a word no other file has becomes a class of its own when named in --classes)",
+    )
+    parser.add_argument(
         "--arch", choices=sorted(ARCHITECTURES), default="wide", help="architecture (default wide)"
     )
     parser.add_argument(
@@ -145,13 +151,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the trainer; return the exit status."""
+    """Run the trainer (or `collected ...`, trainer.collected); return the exit status."""
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == ["collected"]:
+        from trainer.collected import main as collected
+
+        return collected(given[1:])
     args = parse_args(argv)
     from trainer.download import DownloadError, download_classes
     from trainer.export import ExportError
     from trainer.pipeline import TrainConfig, run
 
-    bitmap_dir, stroke_dirs = args.bitmaps, args.strokes or DEFAULT_STROKES
+    bitmap_dir, stroke_dirs = args.bitmaps, list(args.strokes or DEFAULT_STROKES)
+    if args.collected is not None:
+        stroke_dirs.append(args.collected / "simplified")
     try:
         if args.download:
             folder = download_classes(args.class_list, args.download_format, args.cache, args.base_url)
@@ -161,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=args.out,
             bitmap_dir=bitmap_dir,
             stroke_dirs=list(stroke_dirs),
+            collected_dir=args.collected,
             arch=args.arch,
             baseline=None if args.baseline == "none" else args.baseline,
             epochs=args.epochs,

@@ -97,6 +97,14 @@ def _data_section(metrics: dict[str, Any]) -> list[str]:
         "group, and the split keeps each group whole, so no drawing is trained on in one form and tested "
         "in another.",
     ]
+    collected = data.get("collected")
+    if collected:
+        counts = ", ".join(f"{name} {n}" for name, n in collected["per_class"].items())
+        lines += [
+            "",
+            f"Collected drawings (`{collected['dir']}`, kept by a server with COLLECT_DRAWINGS=1 and "
+            f"exported by `python -m trainer collected export`), per class: {counts}.",
+        ]
     if data["max_per_class"]:
         lines.append(f"At most {data['max_per_class']} drawings per class and file were used.")
     lines.append("")

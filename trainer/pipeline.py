@@ -70,6 +70,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     schedule: str = "plateau"
     max_per_class: int | None = None
+    collected_dir: Path | None = (
+        None  # from `python -m trainer collected export` (its simplified/ is a stroke dir)
+    )
     # The "something else" class: these classes' bitmaps (at most so many each) and synthetic doodles.
     negatives: list[str] = field(default_factory=list)
     negatives_per_class: int = 500
@@ -274,6 +277,19 @@ def previous_model(folder: Path, classes: list[str]) -> tuple[bytes, list[int], 
     return (folder / "model.tflite").read_bytes(), [labels.index(c) for c in classes], metrics
 
 
+def collected_counts(folder: Path | None, classes: list[str]) -> dict[str, Any] | None:
+    """Return how many collected drawings each class has in `folder` (None: no collected drawings used)."""
+    if folder is None:
+        return None
+    per_class = {}
+    for name in classes:
+        path = folder / "simplified" / f"{name}.ndjson"
+        per_class[name] = (
+            sum(1 for line in path.open(encoding="utf-8") if line.strip()) if path.is_file() else 0
+        )
+    return {"dir": str(folder), "per_class": per_class}
+
+
 def run(config: TrainConfig) -> dict[str, Any]:
     """Train, evaluate and export one model folder; return its metrics."""
     started = time.perf_counter()
@@ -355,6 +371,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
             "same_drawing_distance": SAME_DRAWING_DISTANCE,
             "bitmap_dir": str(config.bitmap_dir) if config.bitmap_dir else None,
             "stroke_dirs": [str(d) for d in config.stroke_dirs],
+            "collected": collected_counts(config.collected_dir, dataset.classes),
             "max_per_class": config.max_per_class,
             "negatives": {
                 "label": OTHER,

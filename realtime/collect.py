@@ -1,0 +1,325 @@
+"""Collected drawings (COLLECT_DRAWINGS=1): one table in a real database, written off the event loop.
+
+`DATABASE_URL` picks the database: unset, a SQLite file under data/ (WAL mode); otherwise any SQLAlchemy
+URL, `postgres://` (what Heroku's Postgres add-on sets) included. The schema is Alembic's (migrations/),
+brought up to date when the server starts. Nothing identifying is stored: no address, no user agent, no
+name from a room, only the drawing, its word and what the model made of it.
+
+`Collector` keeps drawings in a bounded buffer and hands them to the database in batches from a background
+task, through the app's blocking caller (eventlet's OS thread pool, or a plain thread), so that a slow or
+unreachable database never holds up a live guess. When the buffer is full, new drawings are dropped and
+counted (`realtime_collected_drawings_dropped_total`); a clean shutdown writes what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from realtime.preprocess import InputError
+from realtime.protocol import Limits, parse_strokes
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE = ROOT / "data" / "drawings.sqlite3"
+MIGRATIONS = ROOT / "migrations"
+MAX_WORD = 64
+BATCH = 200  # drawings per write
+RETRY_MAX_S = 10.0  # a failing database is tried again after 1, 2, 4, ... up to this many seconds
+PAGE_SIZE = 48  # drawings per page of the review
+MAX_TIME_MS = 10 * 60 * 1000  # a drawing's times: at most ten minutes from its first point
+
+metadata = MetaData()
+drawings = Table(
+    "drawings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_id", String(20), nullable=False, unique=True),  # as the Quick, Draw! files name drawings
+    Column("word", String(MAX_WORD), nullable=False, index=True),
+    Column("drawing", JSON, nullable=False),  # raw Quick, Draw! form: [[xs], [ys], [ts]] per stroke
+    Column("recognized", Boolean, nullable=False),  # the model's top guess was the word, and it was sure
+    Column("source", String(8), nullable=False),  # "play" (a game's round) or "page" (the results page)
+    Column("model", String(128), nullable=False),  # the model version that guessed
+    Column("top", JSON, nullable=False),  # its guesses: [{label, p}, ...]
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+def database_url(raw: str) -> str:
+    """Return the SQLAlchemy URL for DATABASE_URL: the SQLite file under data/ when empty, psycopg for
+    PostgreSQL (`postgres://` as Heroku writes it included)."""
+    if not raw:
+        return f"sqlite:///{DEFAULT_SQLITE}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine: SQLite in WAL mode (its folder made), others checked before each use."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 10})
+
+        @event.listens_for(engine, "connect")
+        def wal(connection: Any, _: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    connect_args = {"connect_timeout": 3} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database's schema up to date with Alembic's migrations (migrations/)."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def clean_word(value: Any) -> str:
+    """Return a word as Quick, Draw! spells them (lower case, letters, digits, spaces), or refuse it."""
+    word = " ".join(value.lower().split()) if isinstance(value, str) and len(value) <= 200 else ""
+    if not word or len(word) > MAX_WORD or not re.fullmatch(r"[a-z0-9 '\-]+", word):
+        raise InputError("bad_word", f"a word is 1 to {MAX_WORD} lower-case letters, digits and spaces")
+    return word
+
+
+def raw_drawing(value: Any, limits: Limits) -> tuple[list[np.ndarray], list]:
+    """Check a drawing sent in Quick, Draw! raw form (`[[xs], [ys], [ts]]`, times optional) within the
+    limits; return its points as arrays and the drawing as it will be kept (times 0 where none came)."""
+    strokes = parse_strokes(value, limits)
+    kept = []
+    for stroke, given in zip(strokes, value, strict=True):
+        times = given[2] if len(given) == 3 else None
+        if times is None:
+            times = [0] * len(stroke)
+        if not isinstance(times, list) or len(times) != len(stroke):
+            raise InputError("bad_strokes", "each stroke's times must be as many as its points")
+        if not all(type(t) in (int, float) and 0 <= t <= MAX_TIME_MS for t in times):
+            raise InputError("bad_strokes", f"times are milliseconds from 0 to {MAX_TIME_MS}")
+        kept.append([stroke[:, 0].tolist(), stroke[:, 1].tolist(), [round(t) for t in times]])
+    return strokes, kept
+
+
+def new_key_id() -> str:
+    """Return a fresh key_id: 19 digits, as in the Quick, Draw! files."""
+    return str(secrets.randbelow(9 * 10**18) + 10**18)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One drawing to keep."""
+
+    word: str
+    drawing: list  # raw Quick, Draw! form
+    recognized: bool
+    source: str
+    model: str
+    top: list[dict[str, Any]]
+
+    def row(self) -> dict[str, Any]:
+        """Return it as a row of the table."""
+        return {
+            "key_id": new_key_id(),
+            "word": self.word,
+            "drawing": self.drawing,
+            "recognized": self.recognized,
+            "source": self.source,
+            "model": self.model,
+            "top": self.top,
+            "created_at": datetime.now(UTC),
+        }
+
+
+class DrawingStore:
+    """The table of collected drawings: blocking calls, made from a thread (never the event loop)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._prepared = False
+
+    def prepare(self) -> None:
+        """Bring the schema up to date, once (every other call does this first)."""
+        if not self._prepared:
+            migrate(self.engine)
+            self._prepared = True
+
+    def insert(self, kept: Sequence[Kept]) -> None:
+        """Write drawings in one transaction."""
+        self.prepare()
+        with self.engine.begin() as connection:
+            connection.execute(insert(drawings), [k.row() for k in kept])
+
+    def words(self) -> list[tuple[str, int]]:
+        """Return every word with how many drawings it has, most first."""
+        count = func.count(drawings.c.id)
+        query = (
+            select(drawings.c.word, count).group_by(drawings.c.word).order_by(count.desc(), drawings.c.word)
+        )
+        self.prepare()
+        with self.engine.connect() as connection:
+            return [(word, n) for word, n in connection.execute(query)]
+
+    def page(self, word: str | None, page: int, size: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
+        """Return one page of drawings (newest first), of one word or all, and how many there are."""
+        where = [] if word is None else [drawings.c.word == word]
+        query = select(drawings).where(*where).order_by(drawings.c.id.desc()).offset(page * size).limit(size)
+        self.prepare()
+        with self.engine.connect() as connection:
+            total = connection.execute(select(func.count(drawings.c.id)).where(*where)).scalar_one()
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+        for row in rows:
+            row["created_at"] = row["created_at"].isoformat()
+        return rows, int(total)
+
+    def relabel(self, drawing_id: int, word: str) -> bool:
+        """Give a drawing another word; False if there is no such drawing."""
+        self.prepare()
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(drawings).where(drawings.c.id == drawing_id).values(word=word)
+            )
+        return changed.rowcount == 1
+
+    def delete(self, drawing_id: int) -> bool:
+        """Delete a drawing; False if there is no such drawing."""
+        self.prepare()
+        with self.engine.begin() as connection:
+            gone = connection.execute(delete(drawings).where(drawings.c.id == drawing_id))
+        return gone.rowcount == 1
+
+    def everything(self) -> Iterator[dict[str, Any]]:
+        """Yield every drawing, by word, oldest first."""
+        query = select(drawings).order_by(drawings.c.word, drawings.c.id)
+        self.prepare()
+        with self.engine.connect() as connection:
+            for row in connection.execute(query):
+                yield dict(row._mapping)
+
+
+class Collector:
+    """The bounded buffer of drawings to keep and the background task that writes them in batches.
+
+    Only the writer task takes drawings out of the buffer, and only once the database has them; the
+    database call itself runs through `run_blocking` (an OS thread under eventlet), so it never holds up
+    the event loop.
+    """
+
+    def __init__(
+        self,
+        store: DrawingStore,
+        run_blocking: Callable[..., Any],
+        start_task: Callable[..., Any],
+        sleep: Callable[[float], None],
+        metrics: Any,
+        max_buffer: int,
+    ) -> None:
+        self.store = store
+        self.run_blocking = run_blocking
+        self.start_task = start_task
+        self.sleep = sleep
+        self.metrics = metrics
+        self.max_buffer = max_buffer
+        self.buffer: deque[Kept] = deque()
+        self.closing = False
+        self._writing = False  # a batch is with the database
+        self._task: Any = None
+
+    def keep(self, kept: Kept) -> None:
+        """Queue a drawing to be written; dropped (and counted) when the buffer is full."""
+        if len(self.buffer) >= self.max_buffer:
+            self.metrics.collect_dropped.inc()
+            return
+        self.buffer.append(kept)
+        self.metrics.collect_buffered.set(len(self.buffer))
+        if self._task is None and not self.closing:
+            self._task = self.start_task(self._run)
+
+    def flush(self, deadline_s: float) -> int:
+        """Stop the writer and write everything buffered (at shutdown), for at most `deadline_s`; return
+        how many drawings are left unwritten."""
+        self.closing = True
+        end = time.monotonic() + deadline_s
+        while self._writing and time.monotonic() < end:
+            self.sleep(0.05)
+        try:
+            while self.buffer and time.monotonic() < end and not self._writing:
+                self._write(self.store.insert)
+        except Exception as exc:
+            log.warning("could not write the collected drawings at shutdown: %s", exc)
+        if self.buffer:
+            log.warning("%d collected drawings were not written", len(self.buffer))
+        return len(self.buffer)
+
+    def _write(self, insert: Callable[[list[Kept]], Any]) -> int:
+        """Write one batch from the buffer with `insert`; return how many (0: none waiting)."""
+        batch = [self.buffer[i] for i in range(min(BATCH, len(self.buffer)))]
+        if not batch:
+            return 0
+        self._writing = True
+        try:
+            insert(batch)
+        finally:
+            self._writing = False
+        for _ in batch:
+            self.buffer.popleft()
+        self.metrics.collect_buffered.set(len(self.buffer))
+        self.metrics.collected.inc(len(batch))
+        return len(batch)
+
+    def _run(self) -> None:
+        """Write batches while any are waiting; on a failing database, wait longer and longer; never die."""
+        delay, failing = 1.0, False
+        while not self.closing:
+            try:
+                written = self._write(lambda batch: self.run_blocking(self.store.insert, batch))
+            except Exception as exc:
+                if not failing:
+                    log.warning("the database is unreachable (%s): drawings wait in the buffer", exc)
+                failing = True
+                self.sleep(delay)
+                delay = min(2 * delay, RETRY_MAX_S)
+                continue
+            if failing:
+                log.warning("the database is reachable again: writing the buffered drawings")
+            delay, failing = 1.0, False
+            if not written:
+                self.sleep(0.5)
