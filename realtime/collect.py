@@ -75,8 +75,7 @@ drawings = Table(
 
 
 def database_url(raw: str) -> str:
-    """Return the SQLAlchemy URL for DATABASE_URL: the SQLite file under data/ when empty, psycopg for
-    PostgreSQL (`postgres://` as Heroku writes it included)."""
+    """Return the SQLAlchemy URL for DATABASE_URL (empty: data/'s SQLite file; PostgreSQL: psycopg 3)."""
     if not raw:
         return f"sqlite:///{DEFAULT_SQLITE}"
     for prefix in ("postgres://", "postgresql://"):
@@ -123,8 +122,10 @@ def clean_word(value: Any) -> str:
 
 
 def raw_drawing(value: Any, limits: Limits) -> tuple[list[np.ndarray], list]:
-    """Check a drawing sent in Quick, Draw! raw form (`[[xs], [ys], [ts]]`, times optional) within the
-    limits; return its points as arrays and the drawing as it will be kept (times 0 where none came)."""
+    """Check a drawing in Quick, Draw! raw form within the limits; return its points and the drawing to keep.
+
+    Strokes are `[[xs], [ys], [ts]]`; a stroke without times is kept with times 0.
+    """
     strokes = parse_strokes(value, limits)
     kept = []
     for stroke, given in zip(strokes, value, strict=True):
@@ -274,8 +275,7 @@ class Collector:
             self._task = self.start_task(self._run)
 
     def flush(self, deadline_s: float) -> int:
-        """Stop the writer and write everything buffered (at shutdown), for at most `deadline_s`; return
-        how many drawings are left unwritten."""
+        """Stop the writer and write what is buffered, within `deadline_s`; return how many are left."""
         self.closing = True
         end = time.monotonic() + deadline_s
         while self._writing and time.monotonic() < end:

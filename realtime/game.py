@@ -319,8 +319,10 @@ class Game:
         self.touch(now)
 
     def tick(self, timing: Timing, now: float) -> bool:
-        """Apply whatever is due at `now`: a round's end, the next solo round, the host's or everyone's
-        absence, idleness. Returns True when the game is to be deleted."""
+        """Apply whatever is due at `now`; return True when the game is to be deleted.
+
+        Due: a round's end, the next solo round, the host's or everyone's absence, idleness.
+        """
         if self.empty_at is not None and now >= self.empty_at + timing.empty_s:
             return True
         if now >= self.touched_at + timing.idle_s:

@@ -235,8 +235,7 @@ def healthz() -> Response:
 
 
 def _admin_denied() -> tuple[Response, int] | None:
-    """Refuse a request without the admin token (401, 429 after five wrong ones; 404 when none is
-    configured); None lets it through."""
+    """Refuse a request without the admin token (401; 429 after five wrong ones; 404 if none is set)."""
     state = _state()
     token = state.config.ADMIN_TOKEN
     if not token:

@@ -192,8 +192,7 @@ def create_app(
 def collector_for(
     config: Config, run_blocking: Callable[..., Any], server: Any, metrics: Metrics
 ) -> Collector | None:
-    """Return the collector of drawings when COLLECT_DRAWINGS is on (its schema brought up to date now if
-    the database answers, else before its first write)."""
+    """Return the collector of drawings if COLLECT_DRAWINGS is on (schema updated, if the database is up)."""
     if not config.COLLECT_DRAWINGS:
         return None
     url = database_url(config.DATABASE_URL)

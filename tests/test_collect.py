@@ -69,8 +69,8 @@ def kept(word: str = "cat", drawing: list | None = None, recognized: bool = True
 
 
 def rows(url: str) -> list[dict]:
-    """Every row of the table."""
-    return list(DrawingStore(make_engine(database_url(url))).everything())
+    """Every row of the table, oldest first."""
+    return sorted(DrawingStore(make_engine(database_url(url))).everything(), key=lambda row: row["id"])
 
 
 # --- the table ------------------------------------------------------------------------------------------
@@ -205,11 +205,11 @@ def play_round(server: ServerProcess, draw: bool) -> tuple[GameClient, str]:
     return client, prompt
 
 
-def test_game_rounds_are_kept_with_their_prompt(start_server: ServerLauncher, sqlite_url: str) -> None:
-    server = collecting(start_server, sqlite_url)
+def test_game_rounds_are_kept_with_their_prompt(start_server: ServerLauncher, url: str) -> None:
+    server = collecting(start_server, url)
     client, prompt = play_round(server, draw=True)
-    assert wait_for(lambda: rows(sqlite_url)), "the recognised drawing was written"
-    row = rows(sqlite_url)[0]
+    assert wait_for(lambda: rows(url)), "the recognised drawing was written"
+    row = rows(url)[0]
     assert (row["word"], row["recognized"], row["source"]) == (prompt, True, "play")
     assert row["top"][0]["label"] == prompt and row["model"].startswith("animals6")
     xs, ys, ts = row["drawing"][0]
@@ -220,8 +220,8 @@ def test_game_rounds_are_kept_with_their_prompt(start_server: ServerLauncher, sq
     client.round_ready(2)
     client.send("stroke_points", {"points": [[10, 10], [300, 12]]})
     client.send("stroke_end")
-    assert wait_for(lambda: len(rows(sqlite_url)) == 2, 15)
-    second = rows(sqlite_url)[-1]
+    assert wait_for(lambda: len(rows(url)) == 2, 15)
+    second = rows(url)[-1]
     assert (second["word"], second["recognized"]) == (state["round"]["prompt"], False)
     assert [s[:2] for s in second["drawing"]] == [[[10.0, 300.0], [10.0, 12.0]]]
     client.disconnect()
@@ -243,8 +243,8 @@ def canvas_png(drawing: list) -> str:
     return data_url(canvas)
 
 
-def test_the_results_page_keeps_the_confirmed_word(start_server: ServerLauncher, sqlite_url: str) -> None:
-    server = collecting(start_server, sqlite_url)
+def test_the_results_page_keeps_the_confirmed_word(start_server: ServerLauncher, url: str) -> None:
+    server = collecting(start_server, url)
     strokes = [[xs, ys, [t - CAT[0][2][0] for t in ts]] for xs, ys, ts in CAT]
     answer = requests.post(
         server.url + "/predict",
@@ -260,8 +260,8 @@ def test_the_results_page_keeps_the_confirmed_word(start_server: ServerLauncher,
         server.url + "/keep", data={"word": "snow leopard", "strokes": json.dumps(strokes)}, timeout=20
     )
     assert no_page.status_code == 200
-    assert wait_for(lambda: len(rows(sqlite_url)) == 2)
-    cat, leopard = rows(sqlite_url)
+    assert wait_for(lambda: len(rows(url)) == 2)
+    cat, leopard = rows(url)
     assert (cat["word"], cat["recognized"], cat["source"]) == ("cat", True, "page")
     assert (leopard["word"], leopard["recognized"]) == ("snow leopard", False)
     assert cat["drawing"] == strokes
