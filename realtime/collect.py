@@ -18,8 +18,8 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.pool import NullPool
 
+from realtime.concurrency import os_thread_lock
 from realtime.preprocess import InputError
 from realtime.protocol import Limits, parse_strokes
 
@@ -55,6 +58,7 @@ MIGRATIONS = ROOT / "migrations"
 MAX_WORD = 64
 BATCH = 200  # drawings per write
 RETRY_MAX_S = 10.0  # a failing database is tried again after 1, 2, 4, ... up to this many seconds
+DB_TIMEOUT_S = 5.0  # the longest a connection attempt or a statement may take
 PAGE_SIZE = 48  # drawings per page of the review
 MAX_TIME_MS = 10 * 60 * 1000  # a drawing's times: at most ten minutes from its first point
 
@@ -85,10 +89,15 @@ def database_url(raw: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """Create the engine: SQLite in WAL mode (its folder made), others checked before each use."""
+    """Create the engine: SQLite in WAL mode (its folder made); PostgreSQL with every wait bounded.
+
+    No connection pool: a connection per call (a batch at most every half second, or a click in the
+    review) costs little, and a pool's locks would be eventlet's green locks, which OS threads (where
+    these calls run) must not contend for.
+    """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 10})
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": DB_TIMEOUT_S})
 
         @event.listens_for(engine, "connect")
         def wal(connection: Any, _: Any) -> None:
@@ -97,8 +106,19 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    connect_args = {"connect_timeout": 3} if url.startswith("postgresql") else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        # A database that stops answering (a dropped network path) is given up on within seconds.
+        connect_args = {
+            "connect_timeout": int(DB_TIMEOUT_S),
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+            "tcp_user_timeout": int(DB_TIMEOUT_S * 1000),
+            "options": f"-c statement_timeout={int(DB_TIMEOUT_S * 1000)}",
+        }
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
 
 def migrate(engine: Engine) -> None:
@@ -147,7 +167,7 @@ def new_key_id() -> str:
 
 @dataclass(frozen=True)
 class Kept:
-    """One drawing to keep."""
+    """One drawing to keep (its key and time fixed when it is kept, not when it is written)."""
 
     word: str
     drawing: list  # raw Quick, Draw! form
@@ -155,39 +175,51 @@ class Kept:
     source: str
     model: str
     top: list[dict[str, Any]]
+    key_id: str = field(default_factory=lambda: new_key_id())
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def row(self) -> dict[str, Any]:
         """Return it as a row of the table."""
         return {
-            "key_id": new_key_id(),
+            "key_id": self.key_id,
             "word": self.word,
             "drawing": self.drawing,
             "recognized": self.recognized,
             "source": self.source,
             "model": self.model,
             "top": self.top,
-            "created_at": datetime.now(UTC),
+            "created_at": self.created_at,
         }
 
 
 class DrawingStore:
-    """The table of collected drawings: blocking calls, made from a thread (never the event loop)."""
+    """The table of collected drawings: blocking calls, made from an OS thread (never the event loop).
+
+    One call at a time, under a lock between OS threads: the writer's batches and the review's clicks
+    never contend inside SQLAlchemy, whose own locks eventlet has made green.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._prepared = False
+        self._lock = os_thread_lock()
 
     def prepare(self) -> None:
         """Bring the schema up to date, once (every other call does this first)."""
+        with self._lock:
+            self._prepare()
+
+    def _prepare(self) -> None:
         if not self._prepared:
             migrate(self.engine)
             self._prepared = True
 
     def insert(self, kept: Sequence[Kept]) -> None:
         """Write drawings in one transaction."""
-        self.prepare()
-        with self.engine.begin() as connection:
-            connection.execute(insert(drawings), [k.row() for k in kept])
+        with self._lock:
+            self._prepare()
+            with self.engine.begin() as connection:
+                connection.execute(insert(drawings), [k.row() for k in kept])
 
     def words(self) -> list[tuple[str, int]]:
         """Return every word with how many drawings it has, most first."""
@@ -195,53 +227,63 @@ class DrawingStore:
         query = (
             select(drawings.c.word, count).group_by(drawings.c.word).order_by(count.desc(), drawings.c.word)
         )
-        self.prepare()
-        with self.engine.connect() as connection:
-            return [(word, n) for word, n in connection.execute(query)]
+        with self._lock:
+            self._prepare()
+            with self.engine.connect() as connection:
+                return [(word, n) for word, n in connection.execute(query)]
 
     def page(self, word: str | None, page: int, size: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
         """Return one page of drawings (newest first), of one word or all, and how many there are."""
         where = [] if word is None else [drawings.c.word == word]
         query = select(drawings).where(*where).order_by(drawings.c.id.desc()).offset(page * size).limit(size)
-        self.prepare()
-        with self.engine.connect() as connection:
-            total = connection.execute(select(func.count(drawings.c.id)).where(*where)).scalar_one()
-            rows = [dict(row._mapping) for row in connection.execute(query)]
+        with self._lock:
+            self._prepare()
+            with self.engine.connect() as connection:
+                total = connection.execute(select(func.count(drawings.c.id)).where(*where)).scalar_one()
+                rows = [dict(row._mapping) for row in connection.execute(query)]
         for row in rows:
-            row["created_at"] = row["created_at"].isoformat()
+            row["created_at"] = utc(row["created_at"]).isoformat()
         return rows, int(total)
 
     def relabel(self, drawing_id: int, word: str) -> bool:
         """Give a drawing another word; False if there is no such drawing."""
-        self.prepare()
-        with self.engine.begin() as connection:
-            changed = connection.execute(
-                update(drawings).where(drawings.c.id == drawing_id).values(word=word)
-            )
-        return changed.rowcount == 1
+        query = update(drawings).where(drawings.c.id == drawing_id).values(word=word)
+        with self._lock:
+            self._prepare()
+            with self.engine.begin() as connection:
+                return connection.execute(query).rowcount == 1
 
     def delete(self, drawing_id: int) -> bool:
         """Delete a drawing; False if there is no such drawing."""
-        self.prepare()
-        with self.engine.begin() as connection:
-            gone = connection.execute(delete(drawings).where(drawings.c.id == drawing_id))
-        return gone.rowcount == 1
+        with self._lock:
+            self._prepare()
+            with self.engine.begin() as connection:
+                return connection.execute(delete(drawings).where(drawings.c.id == drawing_id)).rowcount == 1
 
-    def everything(self) -> Iterator[dict[str, Any]]:
-        """Yield every drawing, by word, oldest first."""
+    def everything(self) -> list[dict[str, Any]]:
+        """Return every drawing, by word, oldest first (`created_at` in UTC)."""
         query = select(drawings).order_by(drawings.c.word, drawings.c.id)
-        self.prepare()
-        with self.engine.connect() as connection:
-            for row in connection.execute(query):
-                yield dict(row._mapping)
+        with self._lock:
+            self._prepare()
+            with self.engine.connect() as connection:
+                rows = [dict(row._mapping) for row in connection.execute(query)]
+        for row in rows:
+            row["created_at"] = utc(row["created_at"])
+        return rows
+
+
+def utc(moment: datetime) -> datetime:
+    """Return a time in UTC (SQLite gives back the stored UTC time without its zone)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class Collector:
     """The bounded buffer of drawings to keep and the background task that writes them in batches.
 
-    Only the writer task takes drawings out of the buffer, and only once the database has them; the
-    database call itself runs through `run_blocking` (an OS thread under eventlet), so it never holds up
-    the event loop.
+    Only the writer takes drawings out of the buffer, and only once the database has them; the database
+    call itself runs through `run_blocking` (an OS thread under eventlet), so it never holds up the
+    event loop. A drawing the database refuses for itself (a value it cannot store) is dropped and
+    counted, so it cannot hold up the others.
     """
 
     def __init__(
@@ -261,8 +303,10 @@ class Collector:
         self.max_buffer = max_buffer
         self.buffer: deque[Kept] = deque()
         self.closing = False
+        self.failing = False  # the last write failed: the database is unreachable
         self._writing = False  # a batch is with the database
         self._task: Any = None
+        self._state = os_thread_lock()  # guards starting the writer, and the writer against the flush
 
     def keep(self, kept: Kept) -> None:
         """Queue a drawing to be written; dropped (and counted) when the buffer is full."""
@@ -271,15 +315,23 @@ class Collector:
             return
         self.buffer.append(kept)
         self.metrics.collect_buffered.set(len(self.buffer))
-        if self._task is None and not self.closing:
+        with self._state:
+            start = self._task is None and not self.closing
+            if start:
+                self._task = True
+        if start:
             self._task = self.start_task(self._run)
 
     def flush(self, deadline_s: float) -> int:
         """Stop the writer and write what is buffered, within `deadline_s`; return how many are left."""
-        self.closing = True
         end = time.monotonic() + deadline_s
+        with self._state:
+            self.closing = True
         while self._writing and time.monotonic() < end:
             self.sleep(0.05)
+        if self.failing:
+            log.warning("the database is unreachable: %d collected drawings are lost", len(self.buffer))
+            return len(self.buffer)
         try:
             while self.buffer and time.monotonic() < end and not self._writing:
                 self._write(self.store.insert)
@@ -290,36 +342,50 @@ class Collector:
         return len(self.buffer)
 
     def _write(self, insert: Callable[[list[Kept]], Any]) -> int:
-        """Write one batch from the buffer with `insert`; return how many (0: none waiting)."""
-        batch = [self.buffer[i] for i in range(min(BATCH, len(self.buffer)))]
+        """Write one batch from the buffer with `insert`; return how many left it (0: none waiting)."""
+        with self._state:
+            if self._writing:
+                return 0
+            batch = [self.buffer[i] for i in range(min(BATCH, len(self.buffer)))]
+            self._writing = bool(batch)
         if not batch:
             return 0
-        self._writing = True
         try:
-            insert(batch)
+            try:
+                insert(batch)
+                written = len(batch)
+            except (DataError, IntegrityError):  # one drawing the database will never take: find it
+                written = 0
+                for one in batch:
+                    try:
+                        insert([one])
+                        written += 1
+                    except (DataError, IntegrityError) as exc:
+                        log.warning("the database refused a drawing of %r: %s", one.word, exc)
+                        self.metrics.collect_dropped.inc()
         finally:
             self._writing = False
         for _ in batch:
             self.buffer.popleft()
         self.metrics.collect_buffered.set(len(self.buffer))
-        self.metrics.collected.inc(len(batch))
+        self.metrics.collected.inc(written)
         return len(batch)
 
     def _run(self) -> None:
         """Write batches while any are waiting; on a failing database, wait longer and longer; never die."""
-        delay, failing = 1.0, False
+        delay = 1.0
         while not self.closing:
             try:
                 written = self._write(lambda batch: self.run_blocking(self.store.insert, batch))
             except Exception as exc:
-                if not failing:
+                if not self.failing:
                     log.warning("the database is unreachable (%s): drawings wait in the buffer", exc)
-                failing = True
+                self.failing = True
                 self.sleep(delay)
                 delay = min(2 * delay, RETRY_MAX_S)
                 continue
-            if failing:
+            if self.failing:
                 log.warning("the database is reachable again: writing the buffered drawings")
-            delay, failing = 1.0, False
+            delay, self.failing = 1.0, False
             if not written:
                 self.sleep(0.5)

@@ -353,6 +353,11 @@ class Play:
         """Seat a player's connection, answer `joined` (with the token when it is new) and broadcast."""
         if self._gone(sid, game.code):
             return
+        for other, seat in list(self.seats.items()):  # this player's old connection, not yet noticed gone
+            if other != sid and seat.code == game.code and seat.player == player_id:
+                if seat.ticket is not None:
+                    seat.ticket.claimed = seat.ticket.kept = True  # its drawing is the new connection's now
+                del self.seats[other]
         self.seats[sid] = Seat(game.code, player_id, game.mode)
         self.server.enter_room(sid, room(game.code))
         self._start_clock()

@@ -29,6 +29,8 @@ bp = Blueprint("pages", __name__)
 # They read a body and run the model.
 COSTLY = frozenset({"pages.predict_page", "pages.predict_api", "pages.keep_drawing"})
 CHUNK_BYTES = 64 * 1024
+MAX_PAGE = 1_000_000  # of the review: far beyond any table, within every database's integers
+MAX_ID = 2**62  # a drawing's id: SQLite's and PostgreSQL's integers hold no more
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -158,7 +160,7 @@ def predict_page() -> str | tuple[str, int]:
             keep = json.dumps(
                 collect.raw_drawing(json.loads(request.form["strokes"]), state.config.limits)[1]
             )
-        except (ValueError, InputError):
+        except (ValueError, RecursionError):  # InputError is a ValueError; nesting too deep for JSON
             keep = None
     return render_template(
         "results.html",
@@ -184,7 +186,7 @@ def keep_drawing() -> str | tuple[str, int]:
             json.loads(request.form.get("strokes") or "null"), state.config.limits
         )
         _, probabilities = state.run_blocking(_classify, model, preprocess.rasterize_strokes, strokes)
-    except ValueError as exc:  # InputError, or JSON that does not parse
+    except (ValueError, RecursionError) as exc:  # InputError, or JSON that does not parse (or nests deep)
         error = exc if isinstance(exc, InputError) else InputError("bad_strokes", "the strokes are not JSON")
         return _error_page(http_status(error), error.message)
     top, sure = guesses(model, probabilities, 3)
@@ -398,9 +400,11 @@ def review_list() -> tuple[Response, int] | Response:
         return denied
     word = request.args.get("word") or None
     try:
-        page = max(0, int(request.args.get("page", "0")))
+        page = int(request.args.get("page", "0"))
     except ValueError:
-        return jsonify(code="bad_payload", message="page must be a whole number"), 400
+        page = -1
+    if not 0 <= page <= MAX_PAGE:
+        return jsonify(code="bad_payload", message=f"page must be a whole number from 0 to {MAX_PAGE}"), 400
     state = _state()
     rows, total = state.run_blocking(drawings.page, word, page)
     words = state.run_blocking(drawings.words)
@@ -418,6 +422,8 @@ def review_list() -> tuple[Response, int] | Response:
 @bp.post("/admin/api/drawings/<int:drawing_id>")
 def review_relabel(drawing_id: int) -> tuple[Response, int] | Response:
     """Give a collected drawing another word: `{"word": ...}`."""
+    if drawing_id > MAX_ID:
+        raise NotFound()
     drawings = _review_store()
     denied = _admin_denied()
     if denied:
@@ -435,6 +441,8 @@ def review_relabel(drawing_id: int) -> tuple[Response, int] | Response:
 @bp.delete("/admin/api/drawings/<int:drawing_id>")
 def review_delete(drawing_id: int) -> tuple[Response, int] | Response:
     """Delete a collected drawing."""
+    if drawing_id > MAX_ID:
+        raise NotFound()
     drawings = _review_store()
     denied = _admin_denied()
     if denied:

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -80,7 +81,7 @@ def test_the_table_keeps_lists_pages_relabels_and_deletes(url: str) -> None:
     store = DrawingStore(make_engine(database_url(url)))
     store.prepare()
     store.prepare()  # the migrations run once; running them again changes nothing
-    store.insert([kept("cat")] * 3 + [kept("camel", recognized=False)] * 50)
+    store.insert([kept("cat") for _ in range(3)] + [kept("camel", recognized=False) for _ in range(50)])
     assert store.words() == [("camel", 50), ("cat", 3)]
     page, total = store.page("camel", 0)
     assert total == 50 and len(page) == collect.PAGE_SIZE
@@ -162,9 +163,23 @@ def test_the_writer_keeps_drawings_while_the_database_is_down(postgres: Postgres
         assert metrics.collect_dropped._value.get() == 2, "the two over the buffer are counted"
     finally:
         postgres.start()
+    back = datetime.now(UTC)
     assert wait_for(lambda: not writer.buffer, 40), "written once the database is back"
-    assert sorted(row["word"] for row in rows(url)[before:]) == [f"word {n}" for n in range(5)]
+    written = rows(url)[before:]
+    assert sorted(row["word"] for row in written) == [f"word {n}" for n in range(5)]
     assert metrics.collected._value.get() == 5
+    assert all(row["created_at"] < back for row in written), "dated when kept, not when written"
+
+
+def test_a_drawing_the_database_refuses_does_not_hold_up_the_others(postgres: PostgresProcess) -> None:
+    writer, metrics = collector(postgres.url)
+    before = len(rows(postgres.url))
+    writer.keep(kept("cat"))
+    writer.keep(kept("x" * 100))  # longer than the column: PostgreSQL refuses it, every time
+    writer.keep(kept("dog"))
+    assert wait_for(lambda: not writer.buffer, 20)
+    assert sorted(row["word"] for row in rows(postgres.url)[before:]) == ["cat", "dog"]
+    assert metrics.collect_dropped._value.get() == 1 and metrics.collected._value.get() == 2
 
 
 def test_a_flush_writes_everything_left(url: str) -> None:
@@ -265,8 +280,14 @@ def test_the_results_page_keeps_the_confirmed_word(start_server: ServerLauncher,
     assert (cat["word"], cat["recognized"], cat["source"]) == ("cat", True, "page")
     assert (leopard["word"], leopard["recognized"]) == ("snow leopard", False)
     assert cat["drawing"] == strokes
-    bad = requests.post(server.url + "/keep", data={"word": "<script>", "strokes": "[]"}, timeout=20)
-    assert bad.status_code == 400
+    for word, strokes_field in (
+        ("<script>", "[]"),
+        ("cat", "[" * 100_000),
+        ("cat", "{}"),
+        ("cat", "[[[1],[2],[3,4]]]"),
+    ):
+        bad = requests.post(server.url + "/keep", data={"word": word, "strokes": strokes_field}, timeout=20)
+        assert bad.status_code == 400, (word, strokes_field[:20])
 
 
 def test_nothing_is_kept_when_collection_is_off(start_server: ServerLauncher, tmp_path: Path) -> None:
@@ -288,7 +309,9 @@ def test_nothing_is_kept_when_collection_is_off(start_server: ServerLauncher, tm
 def test_the_review_api_needs_the_token_and_relabels_and_deletes(
     start_server: ServerLauncher, sqlite_url: str
 ) -> None:
-    DrawingStore(make_engine(sqlite_url)).insert([kept("cat")] * 2 + [kept("dog")] * 60)
+    DrawingStore(make_engine(sqlite_url)).insert(
+        [kept("cat") for _ in range(2)] + [kept("dog") for _ in range(60)]
+    )
     server = collecting(start_server, sqlite_url)
     api = server.url + "/admin/api/drawings"
     assert requests.get(api, timeout=10).status_code == 401
@@ -308,6 +331,10 @@ def test_the_review_api_needs_the_token_and_relabels_and_deletes(
     words = requests.get(api, headers=auth, timeout=10).json()["words"]
     assert words == [{"word": "dog", "count": 59}, {"word": "cat", "count": 2}]
     assert requests.get(server.url + "/admin/drawings", timeout=10).status_code == 200
+    assert listing["drawings"][0]["created_at"].endswith("+00:00"), "times are UTC"
+    huge = requests.get(api, params={"page": 10**30}, headers=auth, timeout=10)
+    assert huge.status_code == 400 and huge.json()["code"] == "bad_payload"
+    assert requests.delete(f"{api}/{10**30}", headers=auth, timeout=10).status_code == 404
     off = start_server(env={"COLLECT_DRAWINGS": "1", "DATABASE_URL": sqlite_url})
     assert requests.get(off.url + "/admin/drawings", timeout=10).status_code == 404, (
         "no ADMIN_TOKEN: no review"
@@ -373,8 +400,19 @@ def test_the_export_round_trips_and_trains_a_new_class(url: str, tmp_path: Path)
     # The simplified form is in whole units, as Google's: it renders as close as Google's own simplified
     # files do to their bitmaps (tests/test_preprocess.py).
     assert np.mean(diffs) <= 0.02 and max(diffs) <= 0.03, diffs
+    # Exported again after a relabel: no file is left from the word that no longer has drawings.
+    for row in store.page("snow leopard", 0)[0]:
+        store.relabel(row["id"], "dog")
+    again = subprocess.run(
+        done.args, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in (out / "raw").iterdir()) == ["cat.ndjson", "dog.ndjson"]
     if url.startswith("postgres"):
         return  # the training run below needs only one database
+    for row in store.page("dog", 0)[0]:
+        store.relabel(row["id"], "snow leopard")
+    assert subprocess.run(done.args, cwd=ROOT, env={**os.environ, **env}, timeout=120).returncode == 0
     model = tmp_path / "model"
     trained = subprocess.run(
         [
@@ -392,3 +430,21 @@ def test_the_export_round_trips_and_trains_a_new_class(url: str, tmp_path: Path)
     assert metrics["classes"] == ["cat", "snow leopard"]
     assert metrics["data"]["collected"]["per_class"] == {"cat": 12, "snow leopard": 12}
     assert "snow leopard 12" in (model / "README.md").read_text()
+
+
+def test_the_export_needs_a_database(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'none.sqlite3'}"
+    command = [
+        sys.executable,
+        "-m",
+        "trainer",
+        "collected",
+        "export",
+        "--out",
+        str(tmp_path / "x"),
+        "--database",
+        missing,
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no database at" in done.stderr
+    assert not (tmp_path / "none.sqlite3").exists(), "none was made"

@@ -46,8 +46,10 @@ def record(row: dict[str, Any], drawing: list) -> str:
 def export(store: DrawingStore, out: Path) -> dict[str, int]:
     """Write every kept drawing under `out`/raw and `out`/simplified; return how many per word."""
     counts: dict[str, int] = {}
-    (out / "raw").mkdir(parents=True, exist_ok=True)
-    (out / "simplified").mkdir(parents=True, exist_ok=True)
+    for kind in ("raw", "simplified"):  # an earlier export's words may have been relabelled or deleted since
+        (out / kind).mkdir(parents=True, exist_ok=True)
+        for old in (out / kind).glob("*.ndjson"):
+            old.unlink()
     for word, rows in itertools.groupby(store.everything(), key=lambda row: row["word"]):
         with (
             open(out / "raw" / f"{word}.ndjson", "w", encoding="utf-8") as raw_file,
@@ -79,7 +81,14 @@ def main(argv: Sequence[str]) -> int:
         help="the server's DATABASE_URL (default: $DATABASE_URL, or the SQLite file under data/)",
     )
     args = parser.parse_args(argv)
-    store = DrawingStore(make_engine(database_url(args.database)))
+    url = database_url(args.database)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        print(
+            f"error: no database at {url}: set --database or DATABASE_URL as the server has it",
+            file=sys.stderr,
+        )
+        return 2
+    store = DrawingStore(make_engine(url))
     counts = export(store, args.out)
     for word, n in sorted(counts.items()):
         print(f"{word}: {n}")
