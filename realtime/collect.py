@@ -126,6 +126,7 @@ def migrate(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines name every plugin, every start
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:

@@ -130,7 +130,9 @@ def create_app(
     transport.harden(app, server.eio, config.RATE_BURST)
     app.wsgi_app = transport.NodeCookie(app.wsgi_app, config.NODE_NAME)
     if socketio.async_mode == "eventlet":
-        size_tpool(config.BLOCKING_THREADS)
+        # Collecting: one more OS thread, so the database's writes (at most one at a time) never take a
+        # thread from image decoding and the classic path.
+        size_tpool(config.BLOCKING_THREADS + int(config.COLLECT_DRAWINGS))
     run_blocking = blocking_caller(socketio.async_mode)
     metrics = Metrics()
     metrics.serving(model.name, model.version)
