@@ -159,8 +159,8 @@ class Game:
         """Return how many connections the game has (players and host pages)."""
         return len(self.host_sids) + sum(player.sid is not None for player in self.players.values())
 
-    def deadline(self, timing: Timing) -> float | None:
-        """Return the next time at which `tick` has something to do (None: nothing is timed)."""
+    def deadline(self, timing: Timing) -> float:
+        """Return the next time at which `tick` has something to do (at the latest, when it goes idle)."""
         times = [self.touched_at + timing.idle_s]
         if self.phase == "drawing" and self.current is not None:
             times.append(self.current.ends_at)

@@ -105,11 +105,7 @@ class MemoryStore:
 
     def _write(self, game: Game) -> None:
         self._games[game.code] = game.to_json()
-        deadline = game.deadline(self.timing)
-        if deadline is None:
-            self._due.pop(game.code, None)
-        else:
-            self._due[game.code] = deadline
+        self._due[game.code] = game.deadline(self.timing)
 
 
 class RedisStore:
@@ -175,11 +171,7 @@ class RedisStore:
         self.redis.zrem(DUE, code)
 
     def _schedule(self, pipe: Any, game: Game) -> None:
-        deadline = game.deadline(self.timing)
-        if deadline is None:
-            pipe.zrem(DUE, game.code)
-        else:
-            pipe.zadd(DUE, {game.code: deadline})
+        pipe.zadd(DUE, {game.code: game.deadline(self.timing)})
 
     def _ttl(self) -> int:
         return int(self.timing.idle_s + KEEP_S)

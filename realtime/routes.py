@@ -422,10 +422,7 @@ def review_list() -> tuple[Response, int] | Response:
 @bp.post("/admin/api/drawings/<int:drawing_id>")
 def review_relabel(drawing_id: int) -> tuple[Response, int] | Response:
     """Give a collected drawing another word: `{"word": ...}`."""
-    if drawing_id > MAX_ID:
-        raise NotFound()
-    drawings = _review_store()
-    denied = _admin_denied()
+    drawings, denied = _review_access(drawing_id)
     if denied:
         return denied
     data = request.get_json(silent=True)
@@ -441,15 +438,19 @@ def review_relabel(drawing_id: int) -> tuple[Response, int] | Response:
 @bp.delete("/admin/api/drawings/<int:drawing_id>")
 def review_delete(drawing_id: int) -> tuple[Response, int] | Response:
     """Delete a collected drawing."""
-    if drawing_id > MAX_ID:
-        raise NotFound()
-    drawings = _review_store()
-    denied = _admin_denied()
+    drawings, denied = _review_access(drawing_id)
     if denied:
         return denied
     if not _state().run_blocking(drawings.delete, drawing_id):
         return jsonify(code="not_found", message="no such drawing"), 404
     return jsonify(id=drawing_id, deleted=True)
+
+
+def _review_access(drawing_id: int) -> tuple[collect.DrawingStore, tuple[Response, int] | None]:
+    """Return the table and the refusal, if any, for a request about one drawing (404 for an absurd id)."""
+    if drawing_id > MAX_ID:
+        raise NotFound()
+    return _review_store(), _admin_denied()
 
 
 def _review_store() -> collect.DrawingStore:

@@ -105,8 +105,8 @@ class Console:
 
 
 def open_page(browser: Browser, url: str, **context_options) -> tuple[Page, Console]:
-    """Open the drawing page in a fresh context and wait until it is connected."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, **context_options)
+    """Open a page in a fresh context (its own storage) and wait until it is connected."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 860}, **context_options})
     page = context.new_page()
     console = Console(page)
     page.goto(url)

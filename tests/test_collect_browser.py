@@ -14,7 +14,7 @@ from playwright.sync_api import Browser
 
 from realtime.collect import DrawingStore, make_engine
 from realtime.processes import ServerProcess
-from tests.test_browser import DRAWINGS, FAST, Console, Placement, browser, load_drawing, replay  # noqa: F401
+from tests.test_browser import DRAWINGS, FAST, Placement, browser, load_drawing, open_page, replay  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -53,11 +53,7 @@ def test_a_confirmed_drawing_is_kept_and_reviewed(
     database: str,
     output: Path,
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    console = Console(page)
-    page.goto(server.url + "/")
-    page.wait_for_selector("#status[data-state=online]")
+    page, console = open_page(browser, server.url + "/")
     assert "Drawings made here are kept" in page.inner_text("#collecting")
     drawing = load_drawing("fish", DRAWINGS["fish"])
     replay(page, drawing, Placement(page, drawing), speed=FAST)
@@ -96,5 +92,5 @@ def test_a_confirmed_drawing_is_kept_and_reviewed(
     page.click(".relabel .danger")
     page.wait_for_function("() => document.querySelectorAll('.drawing-card').length === 0")
     assert list(store.everything()) == []
-    context.close()
+    page.context.close()
     assert console.errors == []

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from realtime import game as rules
 from realtime.processes import ServerProcess
 from tests.players import GameClient, known_drawings
-from tests.test_browser import Console, Placement, browser  # noqa: F401 (the fixture)
+from tests.test_browser import Placement, browser, open_page  # noqa: F401 (the fixture)
 from tests.test_cluster import Balancer
 
 pytestmark = pytest.mark.browser
@@ -44,16 +44,6 @@ def server(output: Path) -> Iterator[ServerProcess]:
     srv.start()
     yield srv
     srv.stop()
-
-
-def open_page(browser: Browser, url: str, **options) -> tuple[Page, Console]:  # noqa: F811
-    """Open a page in a fresh context (its own sessionStorage) and wait until it is connected."""
-    context = browser.new_context(**{"viewport": {"width": 1280, "height": 860}, **options})
-    page = context.new_page()
-    console = Console(page)
-    page.goto(url)
-    page.wait_for_selector("#status[data-state=online]", timeout=10_000)
-    return page, console
 
 
 def shortest(label: str) -> list:
