@@ -11,7 +11,7 @@ import pytest
 
 from realtime.recognizer import CALIBRATION_FILE
 from trainer.calibrate import expected_calibration_error, sure
-from trainer.data import DataError, recorded_test_split
+from trainer.data import DataError, recorded_split
 from trainer.litert import load_interpreter, predict_tflite
 from trainer.negatives import SHAPES, class_bitmaps, shape_bitmaps
 from trainer.pipeline import FRESH_DOODLES, FRESH_SEED_OFFSET, HELD_OUT_ROWS
@@ -64,7 +64,7 @@ class HeldOut:
         self.trained = read_json(REPO / "models" / source / "metrics.json") if source else self.metrics
         if not (REPO / self.trained["data"]["bitmap_dir"]).is_dir():
             pytest.skip(f"training data not present at {REPO / self.trained['data']['bitmap_dir']}")
-        self.dataset, self.test = recorded_test_split(self.trained, REPO)
+        self.dataset, _, self.test = recorded_split(self.trained, REPO)
         self.probs = predict_tflite(folder / "model.tflite", self.dataset.images[self.test])
         self.folder = folder
         calibration = read_json(folder / CALIBRATION_FILE)
@@ -193,4 +193,4 @@ def test_a_test_split_from_other_data_is_refused() -> None:
         pytest.skip("training data not present")
     metrics["data"]["counts"]["cat"]["test"] += 1  # as if the data had changed since training
     with pytest.raises(DataError, match=r"cat: 536 drawings, metrics\.json says 537"):
-        recorded_test_split(metrics, REPO)
+        recorded_split(metrics, REPO)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import keras
@@ -20,8 +21,9 @@ from trainer.calibrate import (
     sure,
     with_temperature,
 )
-from trainer.data import recorded_test_split
+from trainer.data import recorded_split
 from trainer.negatives import OTHER, SHAPES, shape_bitmaps
+from trainer.threshold import main as threshold_main
 
 from .test_trainer import write_tiny_data
 
@@ -141,7 +143,34 @@ def test_the_server_reads_the_rejecting_model(rejecting_model: Path) -> None:
 
 def test_the_test_split_of_a_rejecting_model_can_be_rebuilt(rejecting_model: Path) -> None:
     metrics = json.loads((rejecting_model / "metrics.json").read_text())
-    dataset, test = recorded_test_split(metrics, ROOT)
+    dataset, _, test = recorded_split(metrics, ROOT)
     assert dataset.classes == metrics["classes"]
     for k, name in enumerate(dataset.classes):
         assert int(np.sum(dataset.labels[test] == k)) == metrics["data"]["counts"][name]["test"]
+
+
+def test_the_threshold_is_chosen_again_without_training(rejecting_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "tiny-sure"
+    shutil.copytree(rejecting_model, folder)
+    weights = (folder / "model.tflite").read_bytes()
+    before = json.loads((folder / CALIBRATION_FILE).read_text())["sure_threshold"]
+    assert threshold_main([str(folder), "--sure-rate", "0.5"]) == 0
+    metrics = json.loads((folder / "metrics.json").read_text())
+    dataset, val, _ = recorded_split(metrics, ROOT)
+    model = keras.saving.load_model(folder / "model.keras")
+    probs = model.predict(dataset.images[val][..., None], verbose=0)
+    expected = choose_threshold(probs, dataset.labels[val], dataset.classes.index(OTHER), 0.5)
+    after = json.loads((folder / CALIBRATION_FILE).read_text())["sure_threshold"]
+    assert after == metrics["rejection"]["threshold"] == expected >= before
+    assert metrics["rejection"]["rechosen"]["threshold_before"] == before
+    assert metrics["rejection"]["threshold_chosen_for"].startswith("sure of 50%")
+    assert (folder / "model.tflite").read_bytes() == weights
+    assert (
+        f"python -m trainer.threshold {folder.as_posix()} --sure-rate 0.5"
+        in (folder / "README.md").read_text()
+    )
+
+
+def test_the_threshold_needs_a_trainers_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert threshold_main([str(tmp_path), "--sure-rate", "0.8"]) == 1
+    assert "needs model.keras and metrics.json" in capsys.readouterr().err

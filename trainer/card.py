@@ -297,6 +297,15 @@ def _rejection_section(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _rechosen(metrics: dict[str, Any]) -> list[str]:
+    """Return the command that chose the threshold of being sure again after training, if one did."""
+    rechosen = (metrics.get("rejection") or {}).get("rechosen")
+    if not rechosen:
+        return []
+    was = f"was {rechosen['threshold_before']}, {rechosen['chosen_for_before']}"
+    return [f"{rechosen['command']}   # the threshold of being sure ({was})"]
+
+
 def write_model_card(metrics: dict[str, Any], path: Path) -> None:
     """Write the model card for one trained model."""
     export, latency = metrics["export"], metrics["latency"]
@@ -345,6 +354,7 @@ def write_model_card(metrics: dict[str, Any], path: Path) -> None:
         "",
         "```",
         f"python -m trainer {metrics['command']}".rstrip(),
+        *_rechosen(metrics),
         "```",
         "",
         "## Credit and licence",

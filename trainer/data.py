@@ -261,11 +261,11 @@ def split_indices(
     return train, val, test
 
 
-def recorded_test_split(metrics: dict[str, Any], root: Path) -> tuple[Dataset, np.ndarray]:
-    """Rebuild the held-out test split a model folder's metrics.json records: the dataset and its indices.
+def recorded_split(metrics: dict[str, Any], root: Path) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """Rebuild the split a model folder's metrics.json records: the dataset, its validation and test indices.
 
     Paths in metrics.json are relative to the repository `root`. Raises DataError when the data differ
-    from the model's (the per-class test counts must match the recorded ones).
+    from the model's (the per-class validation and test counts must match the recorded ones).
     """
     from trainer.negatives import with_negatives  # it builds on this module
 
@@ -284,12 +284,14 @@ def recorded_test_split(metrics: dict[str, Any], root: Path) -> tuple[Dataset, n
             negatives["doodles_per_kind"],
             negatives["seed"],
         )
-    _, _, test = split_indices(dataset.labels, dataset.groups, spec, dataset.classes)
-    for k, name in enumerate(metrics["classes"]):
-        expected, found = data["counts"][name]["test"], int(np.sum(dataset.labels[test] == k))
-        if found != expected:
-            raise DataError(
-                f"the test split differs from the recorded one ({name}: {found} drawings, metrics.json says "
-                f"{expected}); is ../shared/quickdraw the same data?"
-            )
-    return dataset, test
+    _, val, test = split_indices(dataset.labels, dataset.groups, spec, dataset.classes)
+    for part, indices in (("validation", val), ("test", test)):
+        key = "val" if part == "validation" else part
+        for k, name in enumerate(metrics["classes"]):
+            expected, found = data["counts"][name][key], int(np.sum(dataset.labels[indices] == k))
+            if found != expected:
+                raise DataError(
+                    f"the {part} split differs from the recorded one ({name}: {found} drawings, metrics.json "
+                    f"says {expected}); is ../shared/quickdraw the same data?"
+                )
+    return dataset, val, test

@@ -27,7 +27,7 @@ import numpy as np
 from realtime.recognizer import CALIBRATION_FILE
 from trainer.calibrate import sure
 from trainer.check import write_check
-from trainer.data import DataError, recorded_test_split
+from trainer.data import DataError, recorded_split
 from trainer.evaluate import evaluate_split
 from trainer.litert import LATENCY_SETUP, predict_tflite, single_image_latency_us
 
@@ -154,7 +154,7 @@ def quantize(source: Path, out: Path) -> dict[str, Any]:
     metrics = json.loads((source / "metrics.json").read_text(encoding="utf-8"))
     print(f"rebuilding the held-out test split of {source.name} ...", file=sys.stderr, flush=True)
     try:
-        dataset, test = recorded_test_split(metrics, REPO)
+        dataset, _, test = recorded_split(metrics, REPO)
     except DataError as exc:
         raise QuantizeError(str(exc)) from exc
     except (KeyError, TypeError) as exc:
