@@ -13,6 +13,7 @@ import pytest
 from realtime.live import classes, guesses
 from realtime.recognizer import CALIBRATION_FILE, Recognizer
 from trainer.__main__ import main
+from trainer.architectures import members
 from trainer.calibrate import (
     bake_temperature,
     choose_threshold,
@@ -22,6 +23,7 @@ from trainer.calibrate import (
     with_temperature,
 )
 from trainer.data import recorded_split
+from trainer.litert import predict_tflite
 from trainer.negatives import OTHER, SHAPES, shape_bitmaps
 from trainer.threshold import main as threshold_main
 
@@ -48,7 +50,7 @@ def calibrated_sample(n: int = 20_000, classes: int = 5, seed: int = 0) -> tuple
 def test_temperature_scaling_undoes_overconfidence() -> None:
     logits, labels = calibrated_sample()
     overconfident = softmax(logits * 2.0)  # as a network that learnt its training set too well
-    temperature = fit_temperature(overconfident, labels)
+    temperature = fit_temperature([overconfident], labels)
     assert 1.8 <= temperature <= 2.2
     before = expected_calibration_error(overconfident, labels)
     after = expected_calibration_error(with_temperature(overconfident, temperature), labels)
@@ -174,3 +176,26 @@ def test_the_threshold_is_chosen_again_without_training(rejecting_model: Path, t
 def test_the_threshold_needs_a_trainers_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert threshold_main([str(tmp_path), "--sure-rate", "0.8"]) == 1
     assert "needs model.keras and metrics.json" in capsys.readouterr().err
+
+
+def test_an_ensemble_ships_as_one_model_the_mean_of_its_networks(tmp_path: Path) -> None:
+    bitmaps, simplified, raw = write_tiny_data(tmp_path / "data")
+    out = tmp_path / "tiny-ensemble"
+    argv = ["--out", str(out), "--classes", "square,zigzag", "--bitmaps", str(bitmaps), "--members", "2"]
+    argv += ["--strokes", str(simplified), "--strokes", str(raw), "--arch", "tiny", "--epochs", "2"]
+    argv += ["--baseline", "none", "--negatives", "line", "--negatives-per-class", "20"]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["members"] == 2 and len(metrics["training"]["members"]) == 2
+    assert metrics["architecture"].startswith(
+        "the mean of 2 networks trained from different seeds, each: conv"
+    )
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    nets = members(model)
+    assert len(nets) == 2 and nets[0].count_params() == nets[1].count_params()
+    images = np.random.default_rng(3).random((32, 28, 28), dtype=np.float32)
+    each = [net.predict(images[..., None], verbose=0) for net in nets]
+    assert not np.allclose(each[0], each[1], atol=1e-3)  # two networks, not one twice
+    np.testing.assert_allclose(predict_tflite(out / "model.tflite", images), np.mean(each, axis=0), atol=1e-5)
+    card = (out / "README.md").read_text()
+    assert "for each of the 2 networks" in card and "of each of the 2 networks" in card

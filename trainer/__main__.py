@@ -48,6 +48,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--arch", choices=sorted(ARCHITECTURES), default="wide", help="architecture (default wide)"
     )
     parser.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="train this many networks from successive seeds and ship their mean: one model, as many times "
+        "the training and inference cost (default 1)",
+    )
+    parser.add_argument(
         "--baseline",
         choices=[*sorted(ARCHITECTURES), "none"],
         default="seed",
@@ -139,6 +146,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--classes, --negatives and --held-out must not share a class")
     if not 0.5 <= args.sure_rate < 1 or not 0 <= args.label_smoothing < 1:
         parser.error("--sure-rate must be in [0.5, 1) and --label-smoothing in [0, 1)")
+    if not 1 <= args.members <= 8:
+        parser.error("--members must be 1 to 8")
     if args.negatives_per_class < 1 or args.doodles_per_kind < 0:
         parser.error("--negatives-per-class must be positive and --doodles-per-kind not negative")
     if len(args.class_list) < 2 or len(set(args.class_list)) != len(args.class_list):
@@ -176,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stroke_dirs=list(stroke_dirs),
             collected_dir=args.collected,
             arch=args.arch,
+            members=args.members,
             baseline=None if args.baseline == "none" else args.baseline,
             epochs=args.epochs,
             batch_size=args.batch_size,

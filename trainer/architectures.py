@@ -102,8 +102,24 @@ def build_model(arch: str, n_classes: int) -> keras.Model:
     return builder(n_classes)
 
 
+def ensemble(nets: list[keras.Model]) -> keras.Model:
+    """Return one model whose output is the mean of the networks' softmax outputs (one input, one graph)."""
+    for k, net in enumerate(nets):
+        net.name = f"{net.name}_{k}"  # layer names must be unique within the model
+    inputs = keras.Input(shape=INPUT_SHAPE)
+    return keras.Model(inputs, layers.Average()([net(inputs) for net in nets]), name="ensemble")
+
+
+def members(model: keras.Model) -> list[keras.Model]:
+    """Return an ensemble's networks, or a single network as a list of one."""
+    return [layer for layer in model.layers if isinstance(layer, keras.Model)] or [model]
+
+
 def describe(model: keras.Model) -> str:
-    """Return a one-line, top-to-bottom description of a Sequential model's layers."""
+    """Return a one-line, top-to-bottom description of a model's layers (an ensemble's: of one network)."""
+    nets = members(model)
+    if len(nets) > 1:
+        return f"the mean of {len(nets)} networks trained from different seeds, each: {describe(nets[0])}"
     parts = []
     for layer in model.layers:
         config = layer.get_config()

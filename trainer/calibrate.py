@@ -9,6 +9,8 @@ probability, weighted by how many guesses fall in each.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 
@@ -35,9 +37,18 @@ def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(picked, EPSILON, 1.0))))
 
 
-def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
-    """Return the temperature (0.25–4) that minimises the log loss of `probs` on `labels`."""
-    losses = [log_loss(with_temperature(probs, t), labels) for t in TEMPERATURES]
+def mean_with_temperature(member_probs: Sequence[np.ndarray], temperature: float) -> np.ndarray:
+    """Return the mean of networks' probabilities, each as if its logits had been divided by `temperature`."""
+    return np.mean([with_temperature(probs, temperature) for probs in member_probs], axis=0)
+
+
+def fit_temperature(member_probs: Sequence[np.ndarray], labels: np.ndarray) -> float:
+    """Return the temperature (0.25–4) minimising the log loss on `labels` of the members' mean probabilities.
+
+    A single network is a list of one. An ensemble (the mean of its networks' softmax outputs) gets one
+    temperature for all its networks, baked into each.
+    """
+    losses = [log_loss(mean_with_temperature(member_probs, t), labels) for t in TEMPERATURES]
     return float(TEMPERATURES[int(np.argmin(losses))])
 
 

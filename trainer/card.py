@@ -123,6 +123,15 @@ def _data_section(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _epochs(training: dict[str, Any]) -> str:
+    """Return how many epochs the network ran, and its best one (for an ensemble: each network's)."""
+    nets = training.get("members") or [training]
+    runs = " / ".join(str(net["epochs_run"]) for net in nets)
+    best = " / ".join(str(net["best_epoch"]) for net in nets)
+    each = f" for each of the {len(nets)} networks" if len(nets) > 1 else ""
+    return f"{runs} of at most {training['epochs_max']} epochs{each}, best epoch {best}"
+
+
 def _training_section(metrics: dict[str, Any]) -> list[str]:
     """Return how the data was split and the model trained."""
     training, split = metrics["training"], metrics["split"]
@@ -170,8 +179,7 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
         )
         + f"), batch "
         f"{training['batch_size']}, early stopping on validation loss (patience {training['patience']}, best "
-        f"weights restored): {training['epochs_run']} of at most {training['epochs_max']} epochs, best epoch "
-        f"{training['best_epoch']}, {training['wall_seconds']:.0f} s of fitting"
+        f"weights restored): {_epochs(training)}, {training['wall_seconds']:.0f} s of fitting"
         + (
             " (the epoch cap, set to keep the run short, came while the validation loss was still falling)"
             if training["best_epoch"] == training["epochs_run"] == training["epochs_max"]

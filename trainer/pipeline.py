@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from realtime.recognizer import CALIBRATION_FILE
-from trainer.architectures import build_model, describe
+from trainer.architectures import build_model, describe, ensemble, members
 from trainer.augment import STYLE_COPIES, augment_training_set, plan_copies
 from trainer.calibrate import (
     ECE_BINS,
@@ -26,8 +26,8 @@ from trainer.calibrate import (
     expected_calibration_error,
     fit_temperature,
     log_loss,
+    mean_with_temperature,
     sure,
-    with_temperature,
 )
 from trainer.card import write_model_card
 from trainer.check import write_check
@@ -60,6 +60,7 @@ class TrainConfig:
     bitmap_dir: Path | None
     stroke_dirs: list[Path]
     arch: str = "wide"
+    members: int = 1  # networks trained from different seeds; the model is their mean
     baseline: str | None = "seed"
     epochs: int = 40
     batch_size: int = 128
@@ -121,12 +122,13 @@ def train_one(
     n_classes: int,
     train: tuple[np.ndarray, np.ndarray],
     val: tuple[np.ndarray, np.ndarray],
+    seed: int,
 ) -> tuple[keras.Model, dict[str, Any]]:
-    """Build and fit one architecture from the run's seed."""
-    keras.utils.set_random_seed(config.split.seed)
+    """Build and fit one architecture from `seed` (its weights, and the order and changes of its images)."""
+    keras.utils.set_random_seed(seed)
     model = build_model(arch, n_classes)
     weights = class_weights(train[1], n_classes, config.class_weights)
-    log(f"[{arch}] {model.count_params():,} parameters, {len(train[1]):,} training images")
+    log(f"[{arch}] {model.count_params():,} parameters, {len(train[1]):,} training images, seed {seed}")
     history = fit(
         model,
         train,
@@ -139,11 +141,22 @@ def train_one(
         affine=config.affine,
         label_smoothing=config.label_smoothing,
         schedule=config.schedule,
-        seed=config.split.seed,
+        seed=seed,
         label=f"[{arch}] ",
     )
     log(f"[{arch}] done in {history['wall_seconds']:.0f}s, best epoch {history['best_epoch']}")
     return model, history
+
+
+def training_history(histories: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return one network's history, or an ensemble's: the first network's, fitting time summed."""
+    if len(histories) == 1:
+        return histories[0]
+    return {
+        **histories[0],
+        "wall_seconds": round(sum(h["wall_seconds"] for h in histories), 1),
+        "members": [{k: v for k, v in h.items() if k != "history"} for h in histories],
+    }
 
 
 def versions() -> dict[str, str]:
@@ -180,19 +193,24 @@ def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
 def calibrate(
     model: keras.Model, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], n_own: int
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Fit a temperature on the validation split and bake it into the model.
+    """Fit a temperature on the validation split and bake it into the model (into each of an ensemble's).
 
     Return the report on the test split and the calibrated model's probabilities for it.
     """
-    val_probs, test_probs = predict(model, val[0]), predict(model, test[0])
+    nets = members(model)
+    val_probs = [predict(net, val[0]) for net in nets]
+    member_test_probs = [predict(net, test[0]) for net in nets]
     temperature = fit_temperature(val_probs, val[1])
-    bake_temperature(model, temperature)
+    for net in nets:
+        bake_temperature(net, temperature)
     calibrated = predict(model, test[0])
-    if not np.allclose(calibrated, with_temperature(test_probs, temperature), atol=1e-3):
+    if not np.allclose(calibrated, mean_with_temperature(member_test_probs, temperature), atol=1e-3):
         raise RuntimeError("the baked-in temperature does not give the calibrated probabilities")
+    test_probs = np.mean(member_test_probs, axis=0)
     own = test[1] < n_own
     report = {
-        "method": "temperature scaling fitted on the validation split (log loss), baked into the last layer",
+        "method": "temperature scaling fitted on the validation split (log loss), baked into the last layer"
+        + (f" of each of the {len(nets)} networks" if len(nets) > 1 else ""),
         "temperature": round(temperature, 4),
         "ece_bins": ECE_BINS,
         "test_ece_before": round(expected_calibration_error(test_probs, test[1]), 4),
@@ -305,7 +323,15 @@ def run(config: TrainConfig) -> dict[str, Any]:
     prepared = time.perf_counter() - started
     n_own, n_outputs = len(config.classes), len(dataset.classes)
 
-    model, history = train_one(config.arch, config, n_outputs, (x_train, y_train), val_set)
+    nets, histories = [], []
+    for k in range(config.members):
+        net, net_history = train_one(
+            config.arch, config, n_outputs, (x_train, y_train), val_set, config.split.seed + k
+        )
+        nets.append(net)
+        histories.append(net_history)
+    model = ensemble(nets) if len(nets) > 1 else nets[0]
+    history = training_history(histories)
     calibration, test_probs = calibrate(model, val_set, test_set, n_own)
     log(
         f"[{config.arch}] temperature {calibration['temperature']}, test ECE "
@@ -325,7 +351,9 @@ def run(config: TrainConfig) -> dict[str, Any]:
 
     baseline = None
     if config.baseline:
-        base_model, base_history = train_one(config.baseline, config, n_outputs, (x_train, y_train), val_set)
+        base_model, base_history = train_one(
+            config.baseline, config, n_outputs, (x_train, y_train), val_set, config.split.seed
+        )
         base_probs = predict(base_model, dataset.images[own])[:, :n_own]
         baseline = {
             "arch": config.baseline,
@@ -365,6 +393,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
         "model": config.out.name,
         "classes": dataset.classes,
         "arch": config.arch,
+        "members": config.members,
         "architecture": describe(model),
         "parameters": model.count_params(),
         "data": {
