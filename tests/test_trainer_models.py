@@ -29,9 +29,10 @@ ANIMALS6_TOP1 = 0.91
 EVERYDAY20_TOP1 = 0.90
 FEW_SHOT_RECALL, FEW_SHOT_PRECISION = 0.80, 0.50
 # Sure of its own classes' test drawings, and at most so often of other things (doodles, classes never
-# trained on): everyday20 learnt "something else" from doodles only and is sure of half the octopuses.
+# trained on), as issue 15 asks: everyday20 learnt "something else" from doodles only, so its threshold was
+# chosen for 87 % of its classes' validation drawings (`python -m trainer.threshold`), not the trainer's 90 %.
 SURE_OF_OWN = 0.85
-SURE_OF_OTHER_THINGS = {"animals6": 0.20, "everyday20": 0.25}
+SURE_OF_OTHER_THINGS = 0.20
 
 
 def read_json(path: Path) -> Any:
@@ -129,8 +130,7 @@ def test_the_model_is_sure_of_its_classes_and_not_of_other_things(name: str) -> 
         others.append(class_bitmaps(REPO / run.trained["data"]["bitmap_dir"], label, HELD_OUT_ROWS)[1])
     other_things = np.concatenate(others)
     rate = run.sure(predict_tflite(run.folder / "model.tflite", other_things)).mean()
-    bound = SURE_OF_OTHER_THINGS[name.removesuffix("-q8")]
-    assert rate <= bound, f"sure of {rate:.1%} of {len(other_things)} drawings of other things"
+    assert rate <= SURE_OF_OTHER_THINGS, f"sure of {rate:.1%} of {len(other_things)} drawings of other things"
     if "source" not in run.metrics:
         assert rate == pytest.approx(rejection["other_things_sure"], abs=2e-3)
 
