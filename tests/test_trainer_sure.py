@@ -173,9 +173,22 @@ def test_the_threshold_is_chosen_again_without_training(rejecting_model: Path, t
     )
 
 
-def test_the_threshold_needs_a_trainers_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_threshold_needs_a_trainers_folder(
+    rejecting_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert threshold_main([str(tmp_path), "--sure-rate", "0.8"]) == 1
     assert "needs model.keras and metrics.json" in capsys.readouterr().err
+    quantized = ROOT / "models" / "animals6-q8"
+    assert threshold_main([str(quantized), "--sure-rate", "0.8"]) == 1
+    assert "for a quantized folder, choose its source's threshold" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(rejecting_model, broken)
+    (broken / "model.keras").write_bytes(b"")
+    assert threshold_main([str(broken), "--sure-rate", "0.8"]) == 1
+    assert "does not hold a trainer's model and figures" in capsys.readouterr().err
+    assert json.loads((broken / CALIBRATION_FILE).read_text()) == json.loads(
+        (rejecting_model / CALIBRATION_FILE).read_text()
+    )
 
 
 def test_an_ensemble_ships_as_one_model_the_mean_of_its_networks(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import keras
 from keras import layers
 
 INPUT_SHAPE = (28, 28, 1)
+ENSEMBLE = "ensemble"  # the name of a model that is the mean of several networks
 
 
 def build_seed(n_classes: int) -> keras.Model:
@@ -107,12 +108,14 @@ def ensemble(nets: list[keras.Model]) -> keras.Model:
     for k, net in enumerate(nets):
         net.name = f"{net.name}_{k}"  # layer names must be unique within the model
     inputs = keras.Input(shape=INPUT_SHAPE)
-    return keras.Model(inputs, layers.Average()([net(inputs) for net in nets]), name="ensemble")
+    return keras.Model(inputs, layers.Average()([net(inputs) for net in nets]), name=ENSEMBLE)
 
 
 def members(model: keras.Model) -> list[keras.Model]:
-    """Return an ensemble's networks, or a single network as a list of one."""
-    return [layer for layer in model.layers if isinstance(layer, keras.Model)] or [model]
+    """Return an ensemble's networks (a model made by `ensemble`), or a single network as a list of one."""
+    if model.name != ENSEMBLE:
+        return [model]
+    return [layer for layer in model.layers if isinstance(layer, keras.Model)]
 
 
 def describe(model: keras.Model) -> str:

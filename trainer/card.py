@@ -182,7 +182,10 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
         f"weights restored): {_epochs(training)}, {training['wall_seconds']:.0f} s of fitting"
         + (
             " (the epoch cap, set to keep the run short, came while the validation loss was still falling)"
-            if training["best_epoch"] == training["epochs_run"] == training["epochs_max"]
+            if any(
+                net["best_epoch"] == net["epochs_run"] == training["epochs_max"]
+                for net in training.get("members") or [training]
+            )
             else ""
         )
         + ". The whole run (data, "
@@ -204,9 +207,10 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
         ]
     if metrics.get("baseline"):
         base = metrics["baseline"]
+        trained = "One network, trained" if metrics.get("members", 1) > 1 else "Trained"
         lines += [
             f"Baseline `{base['arch']}` ({base['parameters']:,} parameters): {base['architecture']}. "
-            f"Trained the same way on the same data and split ({base['training']['epochs_run']} epochs, "
+            f"{trained} the same way on the same data and split ({base['training']['epochs_run']} epochs, "
             f"{base['training']['wall_seconds']:.0f} s); not exported, its figures stand beside this "
             "model's.",
             "",

@@ -145,7 +145,7 @@ def train_one(
         label=f"[{arch}] ",
     )
     log(f"[{arch}] done in {history['wall_seconds']:.0f}s, best epoch {history['best_epoch']}")
-    return model, history
+    return model, {**history, "seed": seed}
 
 
 def training_history(histories: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,10 +3,11 @@
 `python -m trainer.threshold models/everyday20 --sure-rate 0.87` rebuilds the folder's recorded validation and
 test splits (the per-class counts are checked against its metrics.json), picks the highest threshold at which
 the model is sure of that share of its own classes' validation drawings, exactly as the trainer does, and
-rewrites the folder's rejection figures: metrics.json, calibration.json, the model card and check.json. The
-weights are not touched. A lower share makes the model say "not sure" of more drawings, its own and other
-things alike; the card shows both. A quantized folder made from this one must then be made again with
-`python -m trainer.quantize`, which copies the new threshold and checks that it is sure as this model is.
+rewrites the folder's rejection figures: metrics.json, calibration.json, the model card and check.json
+(labels.json and confusion.png are written again, the same). The weights are not touched. A lower share
+makes the model say "not sure" of more drawings, its own and other things alike; the card shows both. A
+quantized folder made from this one must then be made again with `python -m trainer.quantize`, which copies
+the new threshold and checks that it is sure as this model is.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ REPO = Path(__file__).resolve().parents[1]  # paths in a model's metrics.json ar
 
 
 class ThresholdError(RuntimeError):
-    """The folder is not a trainer's folder with a "something else" output, or its data have changed."""
+    """The folder is not a trainer's model folder, or its data have changed since training."""
 
 
 def recorded_config(metrics: dict[str, Any], folder: Path, sure_rate: float) -> TrainConfig:
     """Return the parts of a run's configuration that its rejection report depends on, from metrics.json."""
-    data, negatives = metrics["data"], metrics["data"]["negatives"]
+    data = metrics["data"]
+    negatives = data["negatives"] or {"label": None, "classes": [], "per_class": 1, "doodles_per_kind": 0}
     return TrainConfig(
         classes=[c for c in metrics["classes"] if c != negatives["label"]],
         out=folder,
@@ -38,7 +40,7 @@ def recorded_config(metrics: dict[str, Any], folder: Path, sure_rate: float) -> 
         negatives=negatives["classes"],
         negatives_per_class=negatives["per_class"],
         doodles_per_kind=negatives["doodles_per_kind"],
-        held_out=data["held_out"],
+        held_out=data.get("held_out", []),
         sure_rate=sure_rate,
         split=SplitSpec(**{k: v for k, v in metrics["split"].items() if k in SplitSpec.__dataclass_fields__}),
     )
@@ -50,18 +52,27 @@ def rechoose(folder: Path, sure_rate: float) -> dict[str, Any]:
 
     paths = [folder / name for name in ("model.keras", "metrics.json")]
     if not all(path.is_file() for path in paths):
-        raise ThresholdError(f"{folder} needs model.keras and metrics.json (a trainer's folder)")
-    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    if not (metrics.get("data") or {}).get("negatives"):
-        raise ThresholdError(f'{folder} has no "something else" output: train one with --doodles-per-kind')
+        quantized = (folder / "metrics.json").is_file() and (folder / "model.tflite").is_file()
+        raise ThresholdError(
+            f"{folder} needs model.keras and metrics.json (a trainer's folder)"
+            + (
+                "; for a quantized folder, choose its source's threshold, then quantize again"
+                if quantized
+                else ""
+            )
+        )
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        config = recorded_config(metrics, folder, sure_rate)
+        before = metrics["rejection"]
+        model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ThresholdError(f"{folder} does not hold a trainer's model and figures ({exc!r})") from exc
     print(f"rebuilding the validation and test splits of {folder.name} ...", file=sys.stderr, flush=True)
     try:
         dataset, val, test = recorded_split(metrics, REPO)
     except DataError as exc:
         raise ThresholdError(str(exc)) from exc
-    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
-    config = recorded_config(metrics, folder, sure_rate)
-    before = metrics["rejection"]
     rejection = rejection_report(model, config, dataset, val, test, predict(model, dataset.images[test]))
     rejection["rechosen"] = {
         "command": f"python -m trainer.threshold {folder.as_posix()} --sure-rate {sure_rate:g}",
