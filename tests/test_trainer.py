@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from realtime.preprocess import rasterize_quickdraw
+from realtime.recognizer import CALIBRATION_FILE
 from trainer.__main__ import main
 from trainer.augment import jitter_strokes, plan_copies, render_augmented
 from trainer.data import DataError, SplitSpec, load_bitmaps, load_dataset, load_strokes, split_indices
 from trainer.litert import predict_tflite
+from trainer.threshold import main as threshold_main
 
 
 def shape_drawing(kind: str, rng: np.random.Generator) -> list[list[list[int]]]:
@@ -257,3 +260,15 @@ def test_export_writes_nothing_when_formats_disagree(tmp_path: Path, monkeypatch
     figures = trainer.export.export_model(model, tmp_path / "out", sample)
     assert figures["max_abs_diff"] <= 1e-4
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.keras", "model.tflite"]
+
+
+def test_a_model_without_something_else_gets_its_threshold_chosen_again(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "tiny3"
+    shutil.copytree(tiny_model, folder)
+    assert threshold_main([str(folder), "--sure-rate", "0.5"]) == 0
+    calibration = json.loads((folder / CALIBRATION_FILE).read_text())
+    rejection = json.loads((folder / "metrics.json").read_text())["rejection"]
+    assert calibration["other_label"] is None and calibration["sure_threshold"] == rejection["threshold"]
+    assert rejection["threshold_chosen_for"].startswith("sure of 50%")
