@@ -188,7 +188,7 @@ def serve_eventlet(app: Any, config: Config) -> None:
 
 
 def flush_collected(app: Any) -> None:
-    """Write the collected drawings still waiting for the database (at shutdown, within FLUSH_S)."""
+    """Write the collected drawings still waiting for the database (at shutdown: batches until FLUSH_S)."""
     collector = app.extensions["realtime"].collector
     if collector is not None:
         collector.flush(FLUSH_S)

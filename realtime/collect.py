@@ -18,7 +18,8 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -91,8 +93,8 @@ def database_url(raw: str) -> str:
 def make_engine(url: str) -> Engine:
     """Create the engine: SQLite in WAL mode (its folder made); PostgreSQL with every wait bounded.
 
-    No connection pool: a connection per call (a batch at most every half second, or a click in the
-    review) costs little, and a pool's locks would be eventlet's green locks, which OS threads (where
+    No connection pool: a connection per call (a batch of waiting drawings, or a click in the review) costs
+    little, and a pool's locks would be eventlet's green locks, which OS threads (where
     these calls run) must not contend for.
     """
     if url.startswith("sqlite:///"):
@@ -135,10 +137,10 @@ def migrate(engine: Engine) -> None:
 
 
 def clean_word(value: Any) -> str:
-    """Return a word as Quick, Draw! spells them (lower case, letters, digits, spaces), or refuse it."""
+    """Return a word as Quick, Draw! spells them (lower case; letters, digits, spaces, ' and -), or refuse."""
     word = " ".join(value.lower().split()) if isinstance(value, str) and len(value) <= 200 else ""
     if not word or len(word) > MAX_WORD or not re.fullmatch(r"[a-z0-9 '\-]+", word):
-        raise InputError("bad_word", f"a word is 1 to {MAX_WORD} lower-case letters, digits and spaces")
+        raise InputError("bad_word", f"a word is 1 to {MAX_WORD} letters, digits, spaces, ' and -")
     return word
 
 
@@ -176,7 +178,7 @@ class Kept:
     source: str
     model: str
     top: list[dict[str, Any]]
-    key_id: str = field(default_factory=lambda: new_key_id())
+    key_id: str = field(default_factory=new_key_id)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def row(self) -> dict[str, Any]:
@@ -215,12 +217,25 @@ class DrawingStore:
             migrate(self.engine)
             self._prepared = True
 
-    def insert(self, kept: Sequence[Kept]) -> None:
-        """Write drawings in one transaction."""
+    @contextmanager
+    def _connection(self, write: bool = False) -> Iterator[Connection]:
+        """Hold the lock, with the schema up to date, around one connection (a transaction to `write`)."""
         with self._lock:
             self._prepare()
-            with self.engine.begin() as connection:
-                connection.execute(insert(drawings), [k.row() for k in kept])
+            with self.engine.begin() if write else self.engine.connect() as connection:
+                yield connection
+
+    def _rows(self, connection: Connection, query: Any) -> list[dict[str, Any]]:
+        """Return a query's drawings as dicts, `created_at` in UTC."""
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+        for row in rows:
+            row["created_at"] = utc(row["created_at"])
+        return rows
+
+    def insert(self, kept: Sequence[Kept]) -> None:
+        """Write drawings in one transaction."""
+        with self._connection(write=True) as connection:
+            connection.execute(insert(drawings), [k.row() for k in kept])
 
     def words(self) -> list[tuple[str, int]]:
         """Return every word with how many drawings it has, most first."""
@@ -228,49 +243,35 @@ class DrawingStore:
         query = (
             select(drawings.c.word, count).group_by(drawings.c.word).order_by(count.desc(), drawings.c.word)
         )
-        with self._lock:
-            self._prepare()
-            with self.engine.connect() as connection:
-                return [(word, n) for word, n in connection.execute(query)]
+        with self._connection() as connection:
+            return [(word, n) for word, n in connection.execute(query)]
 
     def page(self, word: str | None, page: int, size: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
         """Return one page of drawings (newest first), of one word or all, and how many there are."""
         where = [] if word is None else [drawings.c.word == word]
         query = select(drawings).where(*where).order_by(drawings.c.id.desc()).offset(page * size).limit(size)
-        with self._lock:
-            self._prepare()
-            with self.engine.connect() as connection:
-                total = connection.execute(select(func.count(drawings.c.id)).where(*where)).scalar_one()
-                rows = [dict(row._mapping) for row in connection.execute(query)]
+        with self._connection() as connection:
+            total = connection.execute(select(func.count(drawings.c.id)).where(*where)).scalar_one()
+            rows = self._rows(connection, query)
         for row in rows:
-            row["created_at"] = utc(row["created_at"]).isoformat()
+            row["created_at"] = row["created_at"].isoformat()
         return rows, int(total)
 
     def relabel(self, drawing_id: int, word: str) -> bool:
         """Give a drawing another word; False if there is no such drawing."""
         query = update(drawings).where(drawings.c.id == drawing_id).values(word=word)
-        with self._lock:
-            self._prepare()
-            with self.engine.begin() as connection:
-                return connection.execute(query).rowcount == 1
+        with self._connection(write=True) as connection:
+            return connection.execute(query).rowcount == 1
 
     def delete(self, drawing_id: int) -> bool:
         """Delete a drawing; False if there is no such drawing."""
-        with self._lock:
-            self._prepare()
-            with self.engine.begin() as connection:
-                return connection.execute(delete(drawings).where(drawings.c.id == drawing_id)).rowcount == 1
+        with self._connection(write=True) as connection:
+            return connection.execute(delete(drawings).where(drawings.c.id == drawing_id)).rowcount == 1
 
     def everything(self) -> list[dict[str, Any]]:
         """Return every drawing, by word, oldest first (`created_at` in UTC)."""
-        query = select(drawings).order_by(drawings.c.word, drawings.c.id)
-        with self._lock:
-            self._prepare()
-            with self.engine.connect() as connection:
-                rows = [dict(row._mapping) for row in connection.execute(query)]
-        for row in rows:
-            row["created_at"] = utc(row["created_at"])
-        return rows
+        with self._connection() as connection:
+            return self._rows(connection, select(drawings).order_by(drawings.c.word, drawings.c.id))
 
 
 def utc(moment: datetime) -> datetime:
@@ -281,10 +282,10 @@ def utc(moment: datetime) -> datetime:
 class Collector:
     """The bounded buffer of drawings to keep and the background task that writes them in batches.
 
-    Only the writer takes drawings out of the buffer, and only once the database has them; the database
-    call itself runs through `run_blocking` (an OS thread under eventlet), so it never holds up the
-    event loop. A drawing the database refuses for itself (a value it cannot store) is dropped and
-    counted, so it cannot hold up the others.
+    Only the writer (or the flush at shutdown, while no batch is with the database) takes drawings out of
+    the buffer, and only once the database has them; the database call itself runs through `run_blocking`
+    (an OS thread under eventlet), so it never holds up the event loop. A drawing the database refuses for
+    itself (a value it cannot store) is dropped and counted, so it cannot hold up the others.
     """
 
     def __init__(
@@ -306,7 +307,7 @@ class Collector:
         self.closing = False
         self.failing = False  # the last write failed: the database is unreachable
         self._writing = False  # a batch is with the database
-        self._task: Any = None
+        self._started = False  # the writer task has been started
         self._state = os_thread_lock()  # guards starting the writer, and the writer against the flush
 
     def keep(self, kept: Kept) -> None:
@@ -317,11 +318,10 @@ class Collector:
         self.buffer.append(kept)
         self.metrics.collect_buffered.set(len(self.buffer))
         with self._state:
-            start = self._task is None and not self.closing
-            if start:
-                self._task = True
+            start = not self._started and not self.closing
+            self._started = self._started or start
         if start:
-            self._task = self.start_task(self._run)
+            self.start_task(self._run)
 
     def flush(self, deadline_s: float) -> int:
         """Stop the writer and write what is buffered, within `deadline_s`; return how many are left."""

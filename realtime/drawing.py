@@ -158,13 +158,12 @@ class Drawing:
             n = end - start
             times[start:end] = previous + (at - previous) * np.arange(1, n + 1) / n
             previous = at
-        times = np.rint(times - times[0])
-        out, start = [], 0
-        for n in self._counts:
-            xy = self._xy[start : start + n]
-            out.append([xy[:, 0].tolist(), xy[:, 1].tolist(), times[start : start + n].astype(int).tolist()])
-            start += n
-        return out
+        times = np.rint(times - times[0]).astype(int)
+        stroke_times = np.split(times, np.cumsum(self._counts)[:-1])
+        return [
+            [xy[:, 0].tolist(), xy[:, 1].tolist(), ts.tolist()]
+            for xy, ts in zip(self._stroke_arrays(), stroke_times, strict=True)
+        ]
 
     def snapshot(self) -> Snapshot:
         """Return the current content in a form that later updates cannot change."""

@@ -439,8 +439,10 @@ class Play:
 
         `outcome`: the prediction that recognised it; otherwise the last one made of it.
         """
+        if self.collector is None or ticket.kept:
+            return
         session = self.live.get(sid)
-        if self.collector is None or ticket.kept or session is None:
+        if session is None:
             return
         ticket.kept = True
         with self.live.lock:

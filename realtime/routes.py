@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge, TooManyRequests
 
 from realtime import collect, game, images, preprocess
-from realtime.live import Model, classes, guesses
+from realtime.live import TOP_K, Model, classes, guesses
 from realtime.metrics import CONTENT_TYPE
 from realtime.preprocess import InputError
 from realtime.protocol import http_status, parse_strokes
@@ -25,6 +25,13 @@ from realtime.recognizer import ModelError
 from realtime.reload import ReloadUnavailable
 
 bp = Blueprint("pages", __name__)
+
+
+@bp.app_template_filter("article")
+def article(word: str) -> str:
+    """Return the indefinite article for a word: "an" before a vowel, else "a" (as static/guesses.js)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
 
 # They read a body and run the model.
 COSTLY = frozenset({"pages.predict_page", "pages.predict_api", "pages.keep_drawing"})
@@ -189,7 +196,7 @@ def keep_drawing() -> str | tuple[str, int]:
     except (ValueError, RecursionError) as exc:  # InputError, or JSON that does not parse (or nests deep)
         error = exc if isinstance(exc, InputError) else InputError("bad_strokes", "the strokes are not JSON")
         return _error_page(http_status(error), error.message)
-    top, sure = guesses(model, probabilities, 3)
+    top, sure = guesses(model, probabilities, TOP_K)
     recognized = sure and top[0]["label"] == word
     state.collector.keep(collect.Kept(word, drawing, recognized, "page", model.version, top))
     return render_template("kept.html", word=word, model=model.version)
@@ -349,7 +356,7 @@ def database_error(exc: SQLAlchemyError) -> Any:
     """Answer 503 when the collected drawings' database fails (it is down, say): live guessing goes on."""
     logging.getLogger(__name__).warning("the database failed: %s", exc)
     message = "the database of collected drawings is unreachable: try again later"
-    if request.path.startswith("/admin/api/"):
+    if _wants_json():
         return jsonify(code="database_unreachable", message=message), 503
     return _error_page(503, message)
 

@@ -130,8 +130,8 @@ def create_app(
     transport.harden(app, server.eio, config.RATE_BURST)
     app.wsgi_app = transport.NodeCookie(app.wsgi_app, config.NODE_NAME)
     if socketio.async_mode == "eventlet":
-        # Collecting: one more OS thread, so the database's writes (at most one at a time) never take a
-        # thread from image decoding and the classic path.
+        # Collecting: one more OS thread for the database's calls (the writer's batches and the review's,
+        # one at a time under the store's lock), so that image decoding keeps about as many as before.
         size_tpool(config.BLOCKING_THREADS + int(config.COLLECT_DRAWINGS))
     run_blocking = blocking_caller(socketio.async_mode)
     metrics = Metrics()

@@ -1,8 +1,9 @@
-"""Shared fixtures: a stand-in model, the shipped model, and `python -m realtime` servers on free ports."""
+"""Shared fixtures: stand-in and shipped models, `python -m realtime` servers, screenshot folders."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,6 +68,15 @@ class FakeModel:
 def model() -> FakeModel:
     """Return a fresh stand-in model."""
     return FakeModel()
+
+
+@pytest.fixture(scope="module")
+def output(request: pytest.FixtureRequest) -> Path:
+    """The test module's folder for screenshots and logs (its OUTPUT), emptied first."""
+    folder: Path = request.module.OUTPUT
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

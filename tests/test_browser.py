@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,14 +64,6 @@ CAUGHT_UP_JS = """() => {
 
 
 # --- server -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def output() -> Path:
-    """The folder for screenshots and logs of this test file, emptied first."""
-    shutil.rmtree(OUTPUT, ignore_errors=True)
-    OUTPUT.mkdir(parents=True)
-    return OUTPUT
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ test-output/collect/.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output" / "collect"
 TOKEN = "collect-browser-admin-token-0123"
-
-
-@pytest.fixture(scope="module")
-def output() -> Path:
-    """The folder for this module's screenshots, emptied first."""
-    shutil.rmtree(OUTPUT, ignore_errors=True)
-    OUTPUT.mkdir(parents=True)
-    return OUTPUT
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ their timestamps record. Screenshots go to test-output/play/ (the README's come 
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,14 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output" / "play"
 SECONDS = 16.0  # a round: long enough for every drawing below at human pace
 VERDICT_SHOWN = "() => !document.querySelector('#verdict').hidden"
-
-
-@pytest.fixture(scope="module")
-def output() -> Path:
-    """The folder for this module's screenshots, emptied first."""
-    shutil.rmtree(OUTPUT, ignore_errors=True)
-    OUTPUT.mkdir(parents=True)
-    return OUTPUT
 
 
 @pytest.fixture(scope="module")

@@ -267,8 +267,10 @@ def test_a_model_without_something_else_gets_its_threshold_chosen_again(
 ) -> None:
     folder = tmp_path / "tiny3"
     shutil.copytree(tiny_model, folder)
+    before = json.loads((folder / CALIBRATION_FILE).read_text())["sure_threshold"]
     assert threshold_main([str(folder), "--sure-rate", "0.5"]) == 0
     calibration = json.loads((folder / CALIBRATION_FILE).read_text())
     rejection = json.loads((folder / "metrics.json").read_text())["rejection"]
     assert calibration["other_label"] is None and calibration["sure_threshold"] == rejection["threshold"]
     assert rejection["threshold_chosen_for"].startswith("sure of 50%")
+    assert rejection["rechosen"]["threshold_before"] == before <= rejection["threshold"]

@@ -172,17 +172,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trainer.pipeline import TrainConfig, run
 
     bitmap_dir, stroke_dirs = args.bitmaps, list(args.strokes or DEFAULT_STROKES)
-    if args.collected is not None:
-        stroke_dirs.append(args.collected / "simplified")
     try:
         if args.download:
             folder = download_classes(args.class_list, args.download_format, args.cache, args.base_url)
             bitmap_dir, stroke_dirs = (folder, []) if args.download_format == "bitmap" else (None, [folder])
+        if args.collected is not None:  # with downloaded files as with the local ones
+            stroke_dirs.append(args.collected / "simplified")
         config = TrainConfig(
             classes=args.class_list,
             out=args.out,
             bitmap_dir=bitmap_dir,
-            stroke_dirs=list(stroke_dirs),
+            stroke_dirs=stroke_dirs,
             collected_dir=args.collected,
             arch=args.arch,
             members=args.members,

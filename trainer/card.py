@@ -123,13 +123,22 @@ def _data_section(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _epochs(training: dict[str, Any]) -> str:
-    """Return how many epochs the network ran, and its best one (for an ensemble: each network's)."""
+def _fitting(training: dict[str, Any]) -> str:
+    """Return the epochs run, the best one, the fitting time and whether the cap stopped it (per network)."""
     nets = training.get("members") or [training]
     runs = " / ".join(str(net["epochs_run"]) for net in nets)
     best = " / ".join(str(net["best_epoch"]) for net in nets)
     each = f" for each of the {len(nets)} networks" if len(nets) > 1 else ""
-    return f"{runs} of at most {training['epochs_max']} epochs{each}, best epoch {best}"
+    capped = any(net["best_epoch"] == net["epochs_run"] == training["epochs_max"] for net in nets)
+    return (
+        f"{runs} of at most {training['epochs_max']} epochs{each}, best epoch {best}, "
+        f"{training['wall_seconds']:.0f} s of fitting"
+        + (
+            " (the epoch cap, set to keep the run short, came while the validation loss was still falling)"
+            if capped
+            else ""
+        )
+    )
 
 
 def _training_section(metrics: dict[str, Any]) -> list[str]:
@@ -179,16 +188,7 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
         )
         + f"), batch "
         f"{training['batch_size']}, early stopping on validation loss (patience {training['patience']}, best "
-        f"weights restored): {_epochs(training)}, {training['wall_seconds']:.0f} s of fitting"
-        + (
-            " (the epoch cap, set to keep the run short, came while the validation loss was still falling)"
-            if any(
-                net["best_epoch"] == net["epochs_run"] == training["epochs_max"]
-                for net in training.get("members") or [training]
-            )
-            else ""
-        )
-        + ". The whole run (data, "
+        f"weights restored): {_fitting(training)}. The whole run (data, "
         "augmentation, this model and the baseline, evaluation, export) took "
         f"{training['total_seconds']:.0f} s on {training['cpu_count']} CPU cores (a machine shared with "
         "other work).",

@@ -21,6 +21,8 @@ from typing import Any
 from realtime.collect import DrawingStore, database_url, make_engine
 from realtime.preprocess import InputError, normalize_strokes, strokes_from_quickdraw
 
+MARKER = ".collected-export"  # in every folder an export wrote: only such a folder is cleared again
+
 
 def simplified(drawing: list) -> list[list[list[int]]]:
     """Return a raw drawing in Quick, Draw!'s simplified form, by the project's normalisation."""
@@ -43,17 +45,31 @@ def record(row: dict[str, Any], drawing: list) -> str:
     return json.dumps(fields, separators=(",", ":")) + "\n"
 
 
-def export(store: DrawingStore, out: Path) -> dict[str, int]:
-    """Write every kept drawing under `out`/raw and `out`/simplified; return how many per word."""
-    counts: dict[str, int] = {}
-    for kind in ("raw", "simplified"):  # an earlier export's words may have been relabelled or deleted since
+class ExportError(RuntimeError):
+    """The folder to export into holds files that an export did not write."""
+
+
+def clear(out: Path) -> None:
+    """Make `out` ready for an export: new or empty, or an earlier export's (whose files go: words may have
+    been relabelled or deleted since). Any other folder is refused, so that nothing else is deleted."""
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ExportError(f"{out} holds files that no export wrote: choose a new or empty folder")
+    for kind in ("raw", "simplified"):
         (out / kind).mkdir(parents=True, exist_ok=True)
         for old in (out / kind).glob("*.ndjson"):
             old.unlink()
+    (out / MARKER).write_text("written by python -m trainer collected export\n", encoding="utf-8")
+
+
+def export(store: DrawingStore, out: Path) -> dict[str, int]:
+    """Write every kept drawing under `out`/raw and `out`/simplified; return how many per word."""
+    clear(out)
+    counts: dict[str, int] = {}
     for word, rows in itertools.groupby(store.everything(), key=lambda row: row["word"]):
+        files = [out / "raw" / f"{word}.ndjson", out / "simplified" / f"{word}.ndjson"]
         with (
-            open(out / "raw" / f"{word}.ndjson", "w", encoding="utf-8") as raw_file,
-            open(out / "simplified" / f"{word}.ndjson", "w", encoding="utf-8") as simplified_file,
+            open(files[0], "w", encoding="utf-8") as raw_file,
+            open(files[1], "w", encoding="utf-8") as small_file,
         ):
             for row in rows:
                 try:
@@ -61,8 +77,11 @@ def export(store: DrawingStore, out: Path) -> dict[str, int]:
                 except InputError:
                     continue  # a single dot: nothing a model could learn from
                 raw_file.write(record(row, row["drawing"]))
-                simplified_file.write(record(row, small))
+                small_file.write(record(row, small))
                 counts[word] = counts.get(word, 0) + 1
+        if word not in counts:  # only dots: no file, as the trainer refuses an empty one
+            for path in files:
+                path.unlink()
     return counts
 
 
@@ -89,7 +108,11 @@ def main(argv: Sequence[str]) -> int:
         )
         return 2
     store = DrawingStore(make_engine(url))
-    counts = export(store, args.out)
+    try:
+        counts = export(store, args.out)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for word, n in sorted(counts.items()):
         print(f"{word}: {n}")
     print(f"{sum(counts.values())} drawings of {len(counts)} words in {args.out}")

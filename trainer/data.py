@@ -219,6 +219,11 @@ class SplitSpec:
     min_val: int = 2
     min_test: int = 5
 
+    @classmethod
+    def from_recorded(cls, recorded: dict[str, Any]) -> SplitSpec:
+        """Return the spec a metrics.json's "split" entry (as `as_dict` wrote it) records."""
+        return cls(**{k: v for k, v in recorded.items() if k in cls.__dataclass_fields__})
+
     def as_dict(self) -> dict[str, Any]:
         """Return the spec as a JSON-ready dict (recorded in metrics.json)."""
         return {
@@ -272,7 +277,7 @@ def recorded_split(metrics: dict[str, Any], root: Path) -> tuple[Dataset, np.nda
     data = metrics["data"]
     negatives = data.get("negatives")
     bitmap_dir = root / data["bitmap_dir"] if data["bitmap_dir"] else None
-    spec = SplitSpec(**{k: v for k, v in metrics["split"].items() if k in SplitSpec.__dataclass_fields__})
+    spec = SplitSpec.from_recorded(metrics["split"])
     own = [c for c in metrics["classes"] if not negatives or c != negatives["label"]]
     dataset = load_dataset(own, bitmap_dir, [root / d for d in data["stroke_dirs"]], data["max_per_class"])
     if negatives:
@@ -285,8 +290,7 @@ def recorded_split(metrics: dict[str, Any], root: Path) -> tuple[Dataset, np.nda
             negatives["seed"],
         )
     _, val, test = split_indices(dataset.labels, dataset.groups, spec, dataset.classes)
-    for part, indices in (("validation", val), ("test", test)):
-        key = "val" if part == "validation" else part
+    for key, part, indices in (("val", "validation", val), ("test", "test", test)):
         for k, name in enumerate(metrics["classes"]):
             expected, found = data["counts"][name][key], int(np.sum(dataset.labels[indices] == k))
             if found != expected:

@@ -71,9 +71,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     schedule: str = "plateau"
     max_per_class: int | None = None
-    collected_dir: Path | None = (
-        None  # from `python -m trainer collected export` (its simplified/ is a stroke dir)
-    )
+    # From `python -m trainer collected export` (its simplified/ is one of the stroke dirs).
+    collected_dir: Path | None = None
     # The "something else" class: these classes' bitmaps (at most so many each) and synthetic doodles.
     negatives: list[str] = field(default_factory=list)
     negatives_per_class: int = 500

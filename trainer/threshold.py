@@ -42,7 +42,7 @@ def recorded_config(metrics: dict[str, Any], folder: Path, sure_rate: float) -> 
         doodles_per_kind=negatives["doodles_per_kind"],
         held_out=data.get("held_out", []),
         sure_rate=sure_rate,
-        split=SplitSpec(**{k: v for k, v in metrics["split"].items() if k in SplitSpec.__dataclass_fields__}),
+        split=SplitSpec.from_recorded(metrics["split"]),
     )
 
 
