@@ -9,11 +9,12 @@ run: $(VENV)/.serve  ## Serve the shipped model on http://127.0.0.1:5000
 	$(PY) -m realtime
 
 cluster: $(VENV)/.serve  ## Two workers behind nginx on http://127.0.0.1:5000, sharing a private redis-server
-	$(PY) -m realtime.cluster --workers $(or $(WORKERS),2) --port $(or $(PORT),5000)
+	$(PY) -m harness.cluster --workers $(or $(WORKERS),2) --port $(or $(PORT),5000)
 
 test: $(VENV)/.test debian-packages  ## Lint, then run the whole test suite (browser and cluster tests included)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 bench: $(VENV)/.test  ## Benchmark the live path against the classic one (prints a table, writes JSON)

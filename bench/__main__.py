@@ -87,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cluster",
         type=int,
         default=0,
-        help="instead: the drawers 1..N workers behind nginx hold at p99 ≤ 50 ms (realtime.cluster)",
+        help="instead: the drawers 1..N workers behind nginx hold at p99 ≤ 50 ms (harness.cluster)",
     )
     args = parser.parse_args(argv)
     args.drawers = [int(n) for n in args.drawers.split(",") if n.strip()]

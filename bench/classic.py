@@ -17,7 +17,7 @@ import psutil
 import requests
 
 from bench.workers import hear, tell
-from tests.quickdraw import ANIMALS, canvas_png_data_url, drawings, raw_points
+from harness.quickdraw import ANIMALS, canvas_png_data_url, drawings, raw_points
 
 PNG_SIDE = 224 + 2 * 16  # the page's submitted PNG (static/sketch.js): drawing side plus margins
 PNG_MARGIN = 16

@@ -1,6 +1,6 @@
 """`python -m bench --cluster N`: how many drawers 1, 2, ... N workers behind nginx hold at a fixed quality.
 
-For each worker count, a cluster (realtime.cluster: a private redis-server, the workers, nginx) is started
+For each worker count, a cluster (harness.cluster: a private redis-server, the workers, nginx) is started
 and simulated drawers (bench.drawers) connect through nginx at human speed, in steps of more drawers, until
 the quality target (bench.ramp) is missed, then bisected. The figure per worker count is the most drawers
 that met it.
@@ -18,8 +18,8 @@ import psutil
 
 from bench import ramp
 from bench.server import busy_s, steal_s
-from realtime.cluster import Cluster
-from realtime.processes import free_port
+from harness.cluster import Cluster
+from harness.processes import free_port
 
 STEPS = (5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 100, 120, 150)
 RESOLUTION = 5  # drawers: the bisection between the last step held and the first missed stops here

@@ -29,10 +29,10 @@ def live_job() -> Callable[[], int]:
     import numpy as np
 
     from bench.drawers import replay
+    from harness.quickdraw import ANIMALS, drawings
     from realtime.config import Config
-    from realtime.drawing import Drawing, render
-    from realtime.recognizer import Recognizer
-    from tests.quickdraw import ANIMALS, drawings
+    from realtime.core.drawing import Drawing, render
+    from realtime.model.recognizer import Recognizer
 
     limits = Config().limits
     model = Recognizer.from_name(Config().MODEL)

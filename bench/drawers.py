@@ -24,7 +24,7 @@ import psutil
 
 from bench.live_client import LiveClient
 from bench.workers import hear, tell
-from tests.quickdraw import ANIMALS, drawings
+from harness.quickdraw import ANIMALS, drawings
 
 FRAME_S = 1 / 60  # the page paints new points once per animation frame...
 SEND_INTERVAL_S = 0.033  # ...and sends them at most once per this long (static/sketch.js, SEND_INTERVAL_MS)

@@ -20,8 +20,8 @@ from typing import Any
 import cv2
 
 from bench.classic import PNG_BRUSH, PNG_MARGIN, PNG_SIDE
-from realtime import images
-from tests.quickdraw import canvas_image, paired, raw_points
+from harness.quickdraw import canvas_image, paired, raw_points
+from realtime.core import images
 
 DRAWINGS = 20
 # name: (side, margin, brush, paper, ink, extension, encoder parameters)

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime import preprocess
+from realtime.core import preprocess
 
 RAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw" / "strokes" / "raw"
 

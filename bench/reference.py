@@ -18,10 +18,10 @@ import numpy as np
 from bench.classic import page_png_urls
 from bench.drawers import replay
 from bench.rasterize import per_call_us, reference_drawing
-from realtime import images, preprocess
-from realtime.config import MODELS_DIR
-from realtime.recognizer import Recognizer
-from tests.quickdraw import ANIMALS, drawings
+from harness.quickdraw import ANIMALS, drawings
+from realtime.core import images, preprocess
+from realtime.model.files import MODELS_DIR
+from realtime.model.recognizer import Recognizer
 
 MODEL = "animals6"
 BATCH_SIZES = (1, 2, 3, 4, 5, 8, 16, 64)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psutil
 
-from realtime.processes import ROOT, ServerProcess
+from harness.processes import ROOT, ServerProcess
 
 __all__ = ["ROOT", "MeasuredServer", "busy_s", "steal_s"]
 

@@ -7,7 +7,7 @@ import os
 
 from alembic import context
 
-from realtime.collect import database_url, make_engine, metadata
+from realtime.collect.drawings import database_url, make_engine, metadata
 
 
 def run() -> None:

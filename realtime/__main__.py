@@ -126,9 +126,9 @@ def main(argv: list[str] | None = None) -> None:
         # only NumPy and OpenCV, which use none).
         eventlet.monkey_patch()
 
-    from realtime.compat import IncompatibleLibrary
-    from realtime.recognizer import ModelError
+    from realtime.model.recognizer import ModelError
     from realtime.server import create_app, socketio
+    from realtime.web.compat import IncompatibleLibrary
 
     try:
         app = create_app(config)
@@ -151,7 +151,7 @@ def serve_eventlet(app: Any, config: Config) -> None:
     import eventlet
     import eventlet.wsgi
 
-    from realtime import compat
+    from realtime.web import compat
 
     host, port = config.HOST, config.PORT
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]

@@ -14,15 +14,11 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from realtime import images, preprocess
-from realtime.protocol import Limits
-from realtime.ratelimit import Network
-
-# Models are only ever loaded from this folder of the repository (see Recognizer.from_name).
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+from realtime.core import images, preprocess
+from realtime.core.protocol import Limits
+from realtime.infra.ratelimit import Network
 
 ASYNC_MODES = ("eventlet", "threading")
 

@@ -18,20 +18,21 @@ from flask import Flask
 from flask_socketio import SocketIO
 from redis import Redis, RedisError
 
-from realtime import compat, routes, transport, wire
-from realtime.collect import Collector, DrawingStore, database_url, make_engine
-from realtime.concurrency import blocking_caller, size_tpool
+from realtime.collect.drawings import Collector, DrawingStore, database_url, make_engine
 from realtime.config import Config
-from realtime.events import LiveEvents
-from realtime.game import Timing
-from realtime.gate import Gate
-from realtime.live import LivePredictor, Model, classes
-from realtime.metrics import Metrics
-from realtime.play import ADDRESS_BURST, ADDRESS_RATE, Play
-from realtime.ratelimit import AddressLimiter
-from realtime.recognizer import Recognizer
-from realtime.reload import ModelSwitcher
-from realtime.rooms import MemoryStore, RedisStore
+from realtime.game.play import ADDRESS_BURST, ADDRESS_RATE, Play
+from realtime.game.rooms import MemoryStore, RedisStore
+from realtime.game.rules import Timing
+from realtime.infra.concurrency import blocking_caller, size_tpool
+from realtime.infra.metrics import Metrics
+from realtime.infra.ratelimit import AddressLimiter
+from realtime.model.live import LivePredictor
+from realtime.model.ranking import Model, classes
+from realtime.model.recognizer import Recognizer
+from realtime.model.switcher import ModelSwitcher
+from realtime.web import compat, routes, transport, wire
+from realtime.web.events import LiveEvents
+from realtime.web.gate import Gate
 
 ROOT = Path(__file__).resolve().parent.parent
 # The admin routes, per client address: a guessed token costs a second, a burst of five tries at most.

@@ -15,9 +15,9 @@ import pytest
 import socketio
 import websocket
 
-from realtime import preprocess
-from realtime.live import guesses
-from realtime.processes import ServerError, ServerProcess
+from harness.processes import ServerError, ServerProcess
+from realtime.core import preprocess
+from realtime.model.ranking import guesses
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "animals6-q8"  # the default model

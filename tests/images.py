@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from realtime.preprocess import InputError
+from realtime.core.errors import InputError
 
 
 def data_url(image: np.ndarray, extension: str = ".png", media: str = "image/png") -> str:

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from realtime import preprocess
-from realtime.live import guesses
-from realtime.recognizer import Recognizer
+from harness.quickdraw import drawings
+from realtime.core import preprocess
+from realtime.core.errors import InputError
+from realtime.model.ranking import guesses
+from realtime.model.recognizer import Recognizer
 from tests.conftest import LiveClient
-from tests.quickdraw import drawings
 from tests.test_server_process import frames
 
 MODEL = "animals6-q8"
@@ -54,7 +55,7 @@ def unknown_drawing(label: str, prompt: str) -> list:
         for end in range(1, len(strokes) + 1):
             try:
                 bitmap = preprocess.rasterize_strokes(strokes[:end])
-            except preprocess.InputError:
+            except InputError:
                 continue
             top, _ = guesses(model, model.predict(bitmap[np.newaxis])[0])
             named = named or top[0]["label"] == prompt

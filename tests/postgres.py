@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from realtime.processes import free_port
+from harness.processes import free_port
 
 
 def postgres_bin(program: str) -> str:

@@ -13,8 +13,8 @@ import pytest
 from bench import ramp
 from bench.drawers import FRAME_S, SEND_INTERVAL_S, merged, replay
 from bench.profile import summary
+from harness.quickdraw import drawings, require_sample
 from tests.conftest import ROOT
-from tests.quickdraw import drawings, require_sample
 
 
 def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:

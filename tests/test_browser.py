@@ -17,9 +17,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
-from realtime.processes import ServerProcess
-
-from .quickdraw import drawings
+from harness.processes import ServerProcess
+from harness.quickdraw import drawings
 
 pytestmark = pytest.mark.browser
 

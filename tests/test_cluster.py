@@ -1,4 +1,4 @@
-"""`python -m realtime.cluster`: two workers behind real nginx, sharing a real redis-server, on loopback.
+"""`python -m harness.cluster`: two workers behind real nginx, sharing a real redis-server, on loopback.
 
 Clients connect to nginx only. WebSocket clients from one address are spread over both workers; long-polling
 clients stay on the worker that holds their session (the balancer follows the worker's cookie).
@@ -23,12 +23,12 @@ from typing import Any
 import psutil
 import pytest
 
+from harness.cluster import render_nginx
+from harness.processes import ROOT, free_port
+from harness.quickdraw import drawings
 from realtime.__main__ import needs_dns
-from realtime.cluster import render_nginx
-from realtime.processes import ROOT, free_port
-from realtime.transport import NodeCookie
+from realtime.web.transport import NodeCookie
 from tests.conftest import LiveClient
-from tests.quickdraw import drawings
 from tests.test_server_process import frames
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ TOKEN = "cluster-test-token-0123456789"
 
 
 class Balancer:
-    """A `python -m realtime.cluster` process: its balancer's URL, its log, its children."""
+    """A `python -m harness.cluster` process: its balancer's URL, its log, its children."""
 
     def __init__(self, log: Path, workers: int = 2, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -48,7 +48,7 @@ class Balancer:
                 [
                     sys.executable,
                     "-m",
-                    "realtime.cluster",
+                    "harness.cluster",
                     "--workers",
                     str(workers),
                     "--port",

@@ -25,14 +25,16 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from realtime import collect, preprocess
-from realtime.collect import Collector, DrawingStore, Kept, database_url, make_engine
-from realtime.metrics import Metrics
-from realtime.processes import ROOT, ServerProcess
+from harness.processes import ROOT, ServerProcess
+from harness.quickdraw import canvas_png_data_url, drawings, raw_points
+from realtime.collect import drawings as collect
+from realtime.collect.drawings import Collector, DrawingStore, Kept, database_url, make_engine
+from realtime.core import preprocess
+from realtime.core.errors import InputError
+from realtime.infra.metrics import Metrics
 from tests.conftest import ServerLauncher
 from tests.players import GameClient, known_drawings
 from tests.postgres import PostgresProcess
-from tests.quickdraw import canvas_png_data_url, drawings, raw_points
 from trainer.collected import ExportError, export
 
 pytestmark = pytest.mark.slow
@@ -124,7 +126,7 @@ def test_database_urls(raw: str, expected: str) -> None:
 def test_words_are_cleaned_and_bad_ones_refused() -> None:
     assert collect.clean_word("  The  Eiffel Tower ") == "the eiffel tower"
     for bad in ("", "<b>cat</b>", "x" * 65, None, 3, "cat\n; drop table"):
-        with pytest.raises(preprocess.InputError):
+        with pytest.raises(InputError):
             collect.clean_word(bad)
 
 

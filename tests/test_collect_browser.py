@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from realtime.collect import DrawingStore, make_engine
-from realtime.processes import ServerProcess
+from harness.processes import ServerProcess
+from realtime.collect.drawings import DrawingStore, make_engine
 from tests.test_browser import DRAWINGS, FAST, Placement, browser, load_drawing, open_page, replay  # noqa: F401
 
 pytestmark = pytest.mark.browser

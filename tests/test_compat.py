@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import socketio
 
-from realtime import compat
-from realtime.compat import Hook, IncompatibleLibrary
-from realtime.processes import ROOT, free_port
+from harness.processes import ROOT, free_port
+from realtime.web import compat
+from realtime.web.compat import Hook, IncompatibleLibrary
 
 LIBRARIES = ("python-socketio", "python-engineio", "eventlet")
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from realtime import create_app, images, preprocess
-from realtime.concurrency import call_directly, call_in_tpool
+from realtime import create_app
 from realtime.config import Config
+from realtime.core import images, preprocess
+from realtime.infra.concurrency import call_directly, call_in_tpool
 
 
 def test_defaults_are_safe() -> None:

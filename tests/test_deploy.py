@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from realtime.processes import ROOT, free_port
-from tests.quickdraw import drawings
+from harness.processes import ROOT, free_port
+from harness.quickdraw import drawings
 
 SLUG_LIMIT_MB = 500
 pytestmark = pytest.mark.slow

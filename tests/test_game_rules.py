@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from realtime import game as rules
-from realtime.game import Game, Timing
-from realtime.preprocess import InputError
-from realtime.processes import RedisProcess
-from realtime.rooms import Deleted, MemoryStore, RedisStore
+from harness.processes import RedisProcess
+from realtime.core.errors import InputError
+from realtime.game import rules
+from realtime.game.rooms import Deleted, MemoryStore, RedisStore
+from realtime.game.rules import Game, Timing
 
 LABELS = ["cat", "dog", "fish", "giraffe", "camel", "octopus"]
 TIMING = Timing(host_grace_s=30.0, empty_s=60.0, idle_s=600.0)

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from realtime.processes import ServerProcess
-from realtime.ratelimit import AddressLimiter, client_address, rate_key
+from harness.processes import ServerProcess
+from realtime.infra.ratelimit import AddressLimiter, client_address, rate_key
 from tests.conftest import ServerLauncher
 
 SQUARE = {"strokes": [[[10, 90, 90, 10, 10], [10, 10, 90, 90, 10]]]}

@@ -13,13 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime import images, preprocess
+from harness.quickdraw import canvas_image, canvas_png_data_url, paired, raw_points
 from realtime.config import Config
-from realtime.preprocess import InputError
-from realtime.recognizer import Recognizer
-
-from .images import assert_bitmap_or_typed_error, data_url
-from .quickdraw import canvas_image, canvas_png_data_url, paired, raw_points
+from realtime.core import images, preprocess
+from realtime.core.errors import InputError
+from realtime.model.recognizer import Recognizer
+from tests.images import assert_bitmap_or_typed_error, data_url
 
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 # How clients draw: (paper, ink) per channel (grey, BGR or BGRA), the bit depth, and what they look like.

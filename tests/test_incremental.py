@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from bench.drawers import replay
-from realtime import preprocess
+from harness.quickdraw import ANIMALS, drawings
 from realtime.config import Config
-from realtime.drawing import Drawing, Strokes, render
-from realtime.incremental import IncrementalRaster
-from tests.quickdraw import ANIMALS, drawings
+from realtime.core import preprocess
+from realtime.core.drawing import Drawing, Strokes, render
+from realtime.core.errors import InputError
+from realtime.core.incremental import IncrementalRaster
 
 LIMITS = Config().limits
 
@@ -19,7 +20,7 @@ def full(snapshot: Strokes) -> np.ndarray | None:
     """Rasterize a snapshot's points from scratch, as the HTTP routes and the trainer do."""
     try:
         return preprocess.rasterize_points(snapshot.xy, snapshot.counts)
-    except preprocess.InputError as exc:
+    except InputError as exc:
         assert exc.code in ("empty_drawing", "too_small")
         return None
 
@@ -71,10 +72,10 @@ def test_undo_clear_and_sync_start_afresh_and_older_states_still_render_right() 
 
 def test_a_blank_drawing_is_refused_as_blank() -> None:
     raster = IncrementalRaster()
-    with pytest.raises(preprocess.InputError) as empty:
+    with pytest.raises(InputError) as empty:
         raster.render(np.empty((0, 2)), (), (np.inf, np.inf, -np.inf, -np.inf))
     assert empty.value.code == "empty_drawing"
     dot = np.array([[5.0, 5.0], [5.0, 5.0]])
-    with pytest.raises(preprocess.InputError) as small:
+    with pytest.raises(InputError) as small:
         raster.render(dot, (2,), (5.0, 5.0, 5.0, 5.0))
     assert small.value.code == "too_small"

@@ -23,9 +23,9 @@ import pytest
 import requests
 import socketio
 
-from realtime.processes import RedisProcess, ServerProcess
+from harness.processes import RedisProcess, ServerProcess
+from harness.quickdraw import drawings
 from tests.conftest import LiveClient, ServerLauncher
-from tests.quickdraw import drawings
 from tests.test_server_process import frames
 
 pytestmark = pytest.mark.slow

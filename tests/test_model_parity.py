@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime import images, preprocess
-from realtime.recognizer import Recognizer
-
-from .quickdraw import PAIRED, canvas_png_data_url, drawings, paired, raw_points
+from harness.quickdraw import PAIRED, canvas_png_data_url, drawings, paired, raw_points
+from realtime.core import images, preprocess
+from realtime.model.recognizer import Recognizer
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "animals6"
 

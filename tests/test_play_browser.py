@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from realtime import game as rules
-from realtime.processes import ServerProcess
+from harness.processes import ServerProcess
+from realtime.game import rules
 from tests.players import GameClient, known_drawings
 from tests.test_browser import Placement, browser, open_page  # noqa: F401 (the fixture)
 from tests.test_cluster import Balancer

@@ -1,4 +1,4 @@
-"""The game across processes: rooms on `python -m realtime.cluster` (two workers behind real nginx, a real
+"""The game across processes: rooms on `python -m harness.cluster` (two workers behind real nginx, a real
 redis-server between them), players on different workers, all through the balancer.
 
 A room lives in Redis and its events travel through the Socket.IO message queue, so the host, the board

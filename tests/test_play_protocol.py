@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from realtime import game as rules
-from realtime.processes import ServerProcess
+from harness.processes import ServerProcess
+from realtime.game import rules
 from tests.conftest import ServerLauncher
 from tests.players import GameClient, known_drawings, unknown_drawing
 

@@ -10,11 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realtime import preprocess
-from realtime.preprocess import InputError
-
-from .images import assert_bitmap_or_typed_error
-from .quickdraw import paired, raw_points
+from harness.quickdraw import paired, raw_points
+from realtime.core import preprocess
+from realtime.core.errors import InputError
+from tests.images import assert_bitmap_or_typed_error
 
 
 def mean_abs(a: np.ndarray, b: np.ndarray) -> float:

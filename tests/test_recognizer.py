@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime import preprocess
-from realtime.live import classes, guesses
-from realtime.recognizer import CALIBRATION_FILE, ModelError, Recognizer
-from tests.quickdraw import drawings
+from harness.quickdraw import drawings
+from realtime.core import preprocess
+from realtime.model.ranking import classes, guesses
+from realtime.model.recognizer import CALIBRATION_FILE, ModelError, Recognizer
 
 
 def test_loads_the_shipped_model_and_predicts_batches(real_model: Path) -> None:

@@ -12,9 +12,10 @@ import pytest
 from flask import Flask
 
 from realtime import create_app, socketio
-from realtime.config import MODELS_DIR, Config
-from realtime.live import classes
-from realtime.recognizer import Recognizer
+from realtime.config import Config
+from realtime.model.files import MODELS_DIR
+from realtime.model.ranking import classes
+from realtime.model.recognizer import Recognizer
 
 TOKEN = "test-token-" + "x" * 16
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -31,12 +31,13 @@ import websocket
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from realtime import images, preprocess
-from realtime.processes import ServerProcess
-from realtime.protocol import MAX_SEQ, is_blank
+from harness.processes import ServerProcess
+from harness.quickdraw import canvas_png_data_url, drawings
+from realtime.core import images
+from realtime.core.errors import InputError
+from realtime.core.protocol import MAX_SEQ, is_blank
 from tests.conftest import LiveClient, RawSocket, ServerLauncher, quickdraw_form
 from tests.images import data_url, png_bomb
-from tests.quickdraw import canvas_png_data_url, drawings
 
 # Every message gets its answer: the rate limits are not what is tested here (see test_robustness_load).
 UNLIMITED = {
@@ -166,7 +167,7 @@ def image_error(url: Any) -> str | None:
     """Return the error code the server gives a snapshot image (as realtime.events decides), or None."""
     try:
         images.data_url_to_bitmap(url, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE)
-    except preprocess.InputError as exc:
+    except InputError as exc:
         return None if is_blank(exc) else exc.code
     return None
 

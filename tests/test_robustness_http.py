@@ -27,12 +27,12 @@ import websocket
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from realtime import preprocess
-from realtime.processes import ServerProcess
-from realtime.recognizer import ModelError, Recognizer
+from harness.processes import ServerProcess
+from harness.quickdraw import ANIMALS, canvas_png_data_url, drawings, raw_points
+from realtime.core import preprocess
+from realtime.model.recognizer import ModelError, Recognizer
 from tests.conftest import MODEL, ROOT, LiveClient, RawSocket, ServerLauncher, quickdraw_form
 from tests.images import data_url, png_bomb
-from tests.quickdraw import ANIMALS, canvas_png_data_url, drawings, raw_points
 
 MAX_BYTES = 1_000_000
 AUDIT_HOOK = """

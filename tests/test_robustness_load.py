@@ -30,9 +30,9 @@ import psutil
 import requests
 import websocket
 
-from realtime.processes import ServerProcess, free_port
+from harness.processes import ServerProcess, free_port
+from harness.quickdraw import ANIMALS, drawings, raw_points
 from tests.conftest import ROOT, LiveClient, RawSocket, ServerLauncher, quickdraw_form
-from tests.quickdraw import ANIMALS, drawings, raw_points
 from tests.test_server_process import frames
 
 # --- the flooder ----------------------------------------------------------------------------------------

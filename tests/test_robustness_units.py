@@ -11,15 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from socketio import packet
 
-from realtime import preprocess, wire
 from realtime.config import Config
-from realtime.drawing import Drawing
-from realtime.gate import RateLimiter, decode
-from realtime.live import LivePredictor, predict_snapshots
-from realtime.metrics import Metrics
-from realtime.preprocess import InputError
-from realtime.protocol import Ink, Limits, parse_strokes
-from realtime.transport import fast_unmask, is_engineio_frame
+from realtime.core import preprocess
+from realtime.core.drawing import Drawing
+from realtime.core.errors import InputError
+from realtime.core.protocol import Ink, Limits, parse_strokes
+from realtime.infra.metrics import Metrics
+from realtime.model.live import LivePredictor, predict_snapshots
+from realtime.web import wire
+from realtime.web.gate import RateLimiter, decode
+from realtime.web.transport import fast_unmask, is_engineio_frame
 
 
 class WirePacket(packet.Packet):

@@ -19,9 +19,9 @@ import pytest
 import requests
 import socketio
 
-from realtime.processes import ServerProcess
+from harness.processes import ServerProcess
+from harness.quickdraw import canvas_png_data_url, drawings, raw_points
 from tests.conftest import ROOT
-from tests.quickdraw import canvas_png_data_url, drawings, raw_points
 
 FRAME_MS = 1000 / 60
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from realtime.processes import ServerProcess
+from harness.processes import ServerProcess
+from harness.quickdraw import drawings
 from tests.conftest import LiveClient, ServerLauncher
-from tests.quickdraw import drawings
 from tests.test_robustness_load import raise_file_limit
 from tests.test_server_process import frames
 

@@ -18,14 +18,15 @@ import pytest
 from flask import Flask
 from flask_socketio import SocketIOTestClient
 
-from realtime import create_app, images, preprocess, socketio
+from harness.quickdraw import canvas_png_data_url, drawings, raw_points
+from realtime import create_app, socketio
 from realtime.config import Config
-from realtime.drawing import Drawing
-from realtime.events import LiveEvents
-from realtime.protocol import MAX_SEQ
-from realtime.recognizer import Recognizer
+from realtime.core import images, preprocess
+from realtime.core.drawing import Drawing
+from realtime.core.protocol import MAX_SEQ
+from realtime.model.recognizer import Recognizer
+from realtime.web.events import LiveEvents
 from tests.images import data_url, png_bomb
-from tests.quickdraw import canvas_png_data_url, drawings, raw_points
 
 Strokes = list[list[list[float]]]  # [[[x, y], ...], ...]: the points of each stroke
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.preprocess import rasterize_quickdraw
-from realtime.recognizer import CALIBRATION_FILE
+from realtime.core.preprocess import rasterize_quickdraw
+from realtime.model.recognizer import CALIBRATION_FILE
 from trainer.__main__ import main
 from trainer.augment import jitter_strokes, plan_copies, render_augmented
 from trainer.data import DataError, SplitSpec, load_bitmaps, load_dataset, load_strokes, split_indices

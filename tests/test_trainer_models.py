@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from realtime.recognizer import CALIBRATION_FILE
+from realtime.model.recognizer import CALIBRATION_FILE
 from trainer.calibrate import expected_calibration_error, sure
 from trainer.data import DataError, recorded_split
 from trainer.litert import load_interpreter, predict_tflite

@@ -10,8 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from realtime.live import classes, guesses
-from realtime.recognizer import CALIBRATION_FILE, Recognizer
+from realtime.model.ranking import classes, guesses
+from realtime.model.recognizer import CALIBRATION_FILE, Recognizer
+from tests.test_trainer import write_tiny_data
 from trainer.__main__ import main
 from trainer.architectures import members
 from trainer.calibrate import (
@@ -26,8 +27,6 @@ from trainer.data import recorded_split
 from trainer.litert import predict_tflite
 from trainer.negatives import OTHER, SHAPES, shape_bitmaps
 from trainer.threshold import main as threshold_main
-
-from .test_trainer import write_tiny_data
 
 ROOT = Path(__file__).resolve().parents[1]
 

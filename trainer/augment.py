@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from realtime.preprocess import InputError, rasterize_strokes, strokes_from_quickdraw
+from realtime.core.errors import InputError
+from realtime.core.preprocess import rasterize_strokes, strokes_from_quickdraw
 
 MAX_ROTATION_DEG = 15.0
 SCALE_RANGE = (0.8, 1.2)  # per axis: uniform scale is undone by normalisation, the aspect ratio is not

@@ -15,9 +15,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from realtime import preprocess
-from realtime.live import ranked
-from realtime.recognizer import CHECK_FILE, Recognizer
+from realtime.core import preprocess
+from realtime.model.ranking import ranked
+from realtime.model.recognizer import CHECK_FILE, Recognizer
 
 TOP = 3
 

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from realtime.collect import DrawingStore, database_url, make_engine
-from realtime.preprocess import InputError, normalize_strokes, strokes_from_quickdraw
+from realtime.collect.drawings import DrawingStore, database_url, make_engine
+from realtime.core.errors import InputError
+from realtime.core.preprocess import normalize_strokes, strokes_from_quickdraw
 
 MARKER = ".collected-export"  # in every folder an export wrote: only such a folder is cleared again
 

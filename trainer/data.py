@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from realtime.preprocess import InputError, rasterize_quickdraw, strokes_from_quickdraw
+from realtime.core.errors import InputError
+from realtime.core.preprocess import rasterize_quickdraw, strokes_from_quickdraw
 
 SIDE = 28
 PIXELS = SIDE * SIDE

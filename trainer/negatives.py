@@ -18,7 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime import images, preprocess
+from realtime.core import images, preprocess
+from realtime.core.errors import InputError
 from trainer.data import SIDE, DataError, Dataset, find_bitmap_file, load_bitmaps
 
 OTHER = "_other"  # the reject class's label: a name Quick, Draw! never uses; never shown as a guess
@@ -213,7 +214,7 @@ def shape_bitmap(kind: str, rng: np.random.Generator) -> np.ndarray:
             if kind == "word":
                 return _word_bitmap(rng)
             return preprocess.rasterize_strokes(DRAWERS[kind](rng))
-        except preprocess.InputError:
+        except InputError:
             continue  # a doodle that came out too small: draw another
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from realtime.recognizer import CALIBRATION_FILE
+from realtime.model.recognizer import CALIBRATION_FILE
 from trainer.architectures import build_model, describe, ensemble, members
 from trainer.augment import STYLE_COPIES, augment_training_set, plan_copies
 from trainer.calibrate import (

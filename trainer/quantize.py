@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime.recognizer import CALIBRATION_FILE
+from realtime.model.recognizer import CALIBRATION_FILE
 from trainer.calibrate import sure
 from trainer.check import write_check
 from trainer.data import DataError, recorded_split

@@ -24,7 +24,7 @@ from typing import Any
 from engineio import packet, payload
 from werkzeug.http import parse_cookie
 
-from realtime import compat
+from realtime.web import compat
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,16 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge, TooManyRequests
 
-from realtime import collect, game, images, preprocess
-from realtime.live import TOP_K, Model, classes, guesses
-from realtime.metrics import CONTENT_TYPE
-from realtime.preprocess import InputError
-from realtime.protocol import http_status, parse_strokes
-from realtime.ratelimit import AddressLimiter, client_address, rate_key, retry_after_seconds
-from realtime.recognizer import ModelError
-from realtime.reload import ReloadUnavailable
+from realtime.collect import drawings as collect
+from realtime.core import images, preprocess
+from realtime.core.errors import InputError
+from realtime.core.protocol import http_status, parse_strokes
+from realtime.game import rules as game
+from realtime.infra.metrics import CONTENT_TYPE
+from realtime.infra.ratelimit import AddressLimiter, client_address, rate_key, retry_after_seconds
+from realtime.model.ranking import TOP_K, Model, classes, guesses
+from realtime.model.recognizer import ModelError
+from realtime.model.switcher import ReloadUnavailable
 
 bp = Blueprint("pages", __name__)
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from redis import Redis, RedisError
 
-from realtime.live import LivePredictor, classes
-from realtime.recognizer import ModelError, Recognizer
+from realtime.model.live import LivePredictor
+from realtime.model.ranking import classes
+from realtime.model.recognizer import ModelError, Recognizer
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from realtime.core.errors import InputError
+
 # OpenCV reads this once, at import: refuse giant images (realtime.images) before any pixel buffer exists.
 MAX_IMAGE_SIDE = 4096
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_SIDE * MAX_IMAGE_SIDE))
@@ -50,20 +52,6 @@ _STROKE_TYPES = (list, tuple, np.ndarray)  # what a stroke may arrive as
 # The ufuncs' own reductions: `array.min()` and friends add a Python-level wrapper per call, which counts
 # on arrays of a few hundred points.
 _min, _max, _sum = np.minimum.reduce, np.maximum.reduce, np.add.reduce
-
-
-class InputError(ValueError):
-    """Input that is refused: `code` names the reason (docs/protocol.md lists them), `message` is for people.
-
-    The one error type for bad input, from the rasterizer up to the protocol (realtime.protocol) and the
-    HTTP routes; `seq` is the refused live message's `seq`, when it had a valid one.
-    """
-
-    def __init__(self, code: str, message: str, seq: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.seq = seq
 
 
 # --- strokes ---------------------------------------------------------------------------------------

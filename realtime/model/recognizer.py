@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from realtime.concurrency import os_thread_lock
-from realtime.config import MODELS_DIR
+from realtime.infra.concurrency import os_thread_lock
+from realtime.model.files import MODELS_DIR
 
 SIDE = 28
 CHECK_FILE = "check.json"  # a drawing and what this model answers for it (written by python -m trainer.check)
@@ -89,7 +89,7 @@ class Recognizer:
 
     def verify(self) -> None:
         """Predict the folder's check drawing; raise ModelError unless the answer is the one it records."""
-        from realtime import preprocess  # the rasterizer, only for this check
+        from realtime.core import preprocess  # the rasterizer, only for this check
 
         path = self.folder / CHECK_FILE
         if not path.is_file():

@@ -19,12 +19,10 @@ import numpy as np
 import socketio
 from socketio.exceptions import ConnectionRefusedError
 
-from realtime import images
-from realtime.drawing import Drawing
-from realtime.live import LivePredictor, classes
-from realtime.play import Play
-from realtime.preprocess import InputError
-from realtime.protocol import (
+from realtime.core import images
+from realtime.core.drawing import Drawing
+from realtime.core.errors import InputError
+from realtime.core.protocol import (
     PROTOCOL_VERSION,
     Limits,
     is_blank,
@@ -34,7 +32,10 @@ from realtime.protocol import (
     parse_seq,
     parse_strokes,
 )
-from realtime.ratelimit import Network, client_address
+from realtime.game.play import Play
+from realtime.infra.ratelimit import Network, client_address
+from realtime.model.live import LivePredictor
+from realtime.model.ranking import classes
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime import preprocess
+from realtime.core import preprocess
+from realtime.core.errors import InputError
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom of the drawing's points
 
@@ -40,7 +41,7 @@ class IncrementalRaster:
     def render(self, xy: np.ndarray, counts: tuple[int, ...], box: Box) -> np.ndarray:
         """Rasterize checked strokes (stacked points, points per stroke, bounding box) to the 28×28."""
         if not counts:
-            raise preprocess.InputError("empty_drawing", "the drawing is empty")
+            raise InputError("empty_drawing", "the drawing is empty")
         frame = preprocess.box_frame(*box)
         settled = len(counts) - 1
         if frame != self._frame or settled < self._settled:  # another size, or not a later state

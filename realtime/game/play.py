@@ -23,15 +23,16 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from realtime import game as rules
-from realtime import preprocess
-from realtime.collect import Collector, Kept
-from realtime.drawing import Snapshot, Strokes
-from realtime.game import Game, Timing
-from realtime.live import LivePredictor, Outcome, Session, classes
-from realtime.preprocess import InputError
-from realtime.ratelimit import AddressLimiter, TokenBucket, rate_key
-from realtime.rooms import Deleted, Store, missing
+from realtime.collect.drawings import Collector, Kept
+from realtime.core import preprocess
+from realtime.core.drawing import Snapshot, Strokes
+from realtime.core.errors import InputError
+from realtime.game import rules
+from realtime.game.rooms import Deleted, Store, missing
+from realtime.game.rules import Game, Timing
+from realtime.infra.ratelimit import AddressLimiter, TokenBucket, rate_key
+from realtime.model.live import LivePredictor, Outcome, Session
+from realtime.model.ranking import classes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """Start, wait for and stop real processes on loopback: `python -m realtime` servers and `redis-server`.
 
-The tests, the benchmark and the local cluster (realtime.cluster) all start their processes through here.
+The tests, the benchmark and the local cluster (harness.cluster) all start their processes through here.
 """
 
 from __future__ import annotations

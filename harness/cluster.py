@@ -1,4 +1,4 @@
-"""A local cluster on real parts: `python -m realtime.cluster --workers N --port P`.
+"""A local cluster on real parts: `python -m harness.cluster --workers N --port P`.
 
 It starts a private `redis-server` on a free loopback port (unless REDIS_URL names one), N server processes
 (`python -m realtime`, each with its own NODE_NAME) on free loopback ports, and nginx on P as the load
@@ -21,8 +21,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.processes import ROOT, RedisProcess, ServerError, ServerProcess, free_port
 from realtime.config import Config
-from realtime.processes import ROOT, RedisProcess, ServerError, ServerProcess, free_port
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf"
 SPARE_CONNECTIONS = 256  # nginx connections beyond two per client (one in, one to a worker)
@@ -227,7 +227,7 @@ class Cluster:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m realtime.cluster",
+        prog="python -m harness.cluster",
         description=(
             "Run N server processes behind nginx, sharing a Redis message queue (a private redis-server "
             "unless REDIS_URL is set). Every other setting is read from the environment by each worker."
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         needed = tool != "redis-server" or not os.environ.get("REDIS_URL")
         if needed and not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
             print(
-                f"python -m realtime.cluster: error: {tool} is missing (apt-get install {tool})",
+                f"python -m harness.cluster: error: {tool} is missing (apt-get install {tool})",
                 file=sys.stderr,
             )
             raise SystemExit(2)
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         cluster.start()
         cluster.watch()
     except ServerError as exc:
-        print(f"python -m realtime.cluster: error: {exc}", file=sys.stderr)
+        print(f"python -m harness.cluster: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     finally:
         say("cluster", "stopping")

@@ -16,8 +16,8 @@ from typing import Any, Protocol, TypeVar
 
 from redis import Redis, WatchError
 
-from realtime.game import Game, Timing
-from realtime.preprocess import InputError
+from realtime.core.errors import InputError
+from realtime.game.rules import Game, Timing
 
 T = TypeVar("T")
 KEY = "realtime:game:"

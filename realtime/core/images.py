@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from realtime.core.errors import InputError
+
 # realtime.preprocess imports OpenCV first, with the cap on image size that OpenCV reads at import.
-from realtime.preprocess import BOX, CANVAS, LINE_DIAMETER, MAX_IMAGE_SIDE, PADDING, SIDE, InputError, cv2
+from realtime.core.preprocess import BOX, CANVAS, LINE_DIAMETER, MAX_IMAGE_SIDE, PADDING, SIDE, cv2
 
 MAX_IMAGE_BYTES = 4 * 1024 * 1024  # decoded (base64-free) bytes
 FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}  # data URL subtype → format

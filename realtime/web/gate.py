@@ -21,10 +21,10 @@ from typing import Any
 
 from socketio import Server, packet
 
-from realtime import compat
-from realtime.preprocess import InputError
-from realtime.protocol import Limits
-from realtime.ratelimit import TokenBucket
+from realtime.core.errors import InputError
+from realtime.core.protocol import Limits
+from realtime.infra.ratelimit import TokenBucket
+from realtime.web import compat
 
 RATE_ERROR_INTERVAL_S = 1.0  # at most one `rate_limited` error per second: a flooder gets no flood back
 MAX_PENALTY_S = 0.1  # the longest a dropped packet holds up the next read of its own connection

@@ -48,13 +48,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.pool import NullPool
 
-from realtime.concurrency import os_thread_lock
-from realtime.preprocess import InputError
-from realtime.protocol import Limits, parse_strokes
+from realtime.core.errors import InputError
+from realtime.core.protocol import Limits, parse_strokes
+from realtime.infra.concurrency import os_thread_lock
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE = ROOT / "data" / "drawings.sqlite3"
 MIGRATIONS = ROOT / "migrations"
 MAX_WORD = 64

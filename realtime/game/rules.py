@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from realtime.preprocess import InputError
+from realtime.core.errors import InputError
 
 SOLO_ROUNDS = 6
 MAX_ROUNDS = 20

@@ -1,7 +1,7 @@
 """The live protocol's rules (docs/protocol.md): limits, payload parsing and error codes, in one place.
 
-Every refusal is a `preprocess.InputError` carrying one of the documented codes, whether the protocol or
-the rasterizer below it refuses: handlers send it as an `error` event, HTTP routes as a 4xx.
+Every refusal is an `InputError` (realtime.core.errors) carrying one of the documented codes, whether the
+protocol or the rasterizer below it refuses: handlers send it as an `error` event, HTTP routes as a 4xx.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from realtime import preprocess
-from realtime.preprocess import InputError
+from realtime.core import preprocess
+from realtime.core.errors import InputError
 
 PROTOCOL_VERSION = 1
 MAX_SEQ = 2**53 - 1  # the largest integer a JavaScript client can count to exactly

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from realtime import preprocess
-from realtime.incremental import Box, IncrementalRaster
-from realtime.protocol import Ink, Limits, is_blank
+from realtime.core.errors import InputError
+from realtime.core.incremental import Box, IncrementalRaster
+from realtime.core.protocol import Ink, Limits, is_blank
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def render(snapshot: Snapshot) -> np.ndarray | None:
         return snapshot
     try:
         return snapshot.raster.render(snapshot.xy, snapshot.counts, snapshot.box)
-    except preprocess.InputError as exc:
+    except InputError as exc:
         if is_blank(exc):
             return None
         raise

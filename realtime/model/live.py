@@ -20,60 +20,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from realtime import images
-from realtime.drawing import Drawing, Snapshot, render
-from realtime.metrics import Metrics
-from realtime.protocol import Limits
+from realtime.core import images
+from realtime.core.drawing import Drawing, Snapshot, render
+from realtime.core.protocol import Limits
+from realtime.infra.metrics import Metrics
+from realtime.model.ranking import TOP_K, Model, guesses
 
 log = logging.getLogger(__name__)
 
-TOP_K = 3
 # A live round works for up to this long at a time before it lets other work in: it checks after each
 # drawing it rasterizes (0.1–0.5 ms, at most about 3 ms within the limits), each batch it classifies
 # (about 8 ms for 64 drawings) and each prediction it sends.
 PAUSE_EVERY_S = 0.005
-
-
-class Model(Protocol):
-    """What the server needs of a recognizer (realtime.recognizer.Recognizer, or a test's stand-in)."""
-
-    name: str
-    labels: list[str]
-    version: str
-    other: int | None  # the output that means "none of my classes", never a guess (None: the model has none)
-    sure_threshold: float  # the model is sure when its top output is a class at this probability or above
-
-    def predict(self, batch: np.ndarray) -> np.ndarray: ...
-
-
-def ranked(
-    labels: list[str], probabilities: np.ndarray, k: int | None = None, skip: int | None = None
-) -> list[dict[str, Any]]:
-    """Return `[{label, p}, ...]` from most to least likely (the first `k` only, if given), less `skip`."""
-    order = [int(i) for i in np.argsort(-probabilities, kind="stable") if i != skip][:k]
-    return [{"label": labels[i], "p": round(float(probabilities[i]), 4)} for i in order]
-
-
-def classes(model: Model) -> list[str]:
-    """Return the labels a model can guess: all its outputs but "something else"."""
-    return [label for i, label in enumerate(model.labels) if i != model.other]
-
-
-def is_sure(model: Model, probabilities: np.ndarray) -> bool:
-    """Tell whether the model is sure: its top output is one of its classes, at its threshold or above."""
-    top = int(np.argmax(probabilities))
-    return top != model.other and float(probabilities[top]) >= model.sure_threshold
-
-
-def guesses(
-    model: Model, probabilities: np.ndarray, k: int | None = None
-) -> tuple[list[dict[str, Any]], bool]:
-    """Return what a person is told: the model's classes, most likely first, and whether it is sure."""
-    return ranked(model.labels, probabilities, k, model.other), is_sure(model, probabilities)
 
 
 @dataclass
