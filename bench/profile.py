@@ -53,11 +53,11 @@ HELPERS = (
 )
 # Where the server's time goes, by the file of the first frame (from the top of the stack) that is no helper.
 AREAS = (
-    ("rasterizer (realtime/preprocess.py)", ("realtime/preprocess.py",)),
-    ("inference (Recognizer, LiteRT)", ("realtime/recognizer.py", "ai_edge_litert/")),
+    ("rasterizer (realtime/core/preprocess.py)", ("realtime/core/preprocess.py",)),
+    ("inference (Recognizer, LiteRT)", ("realtime/model/recognizer.py", "ai_edge_litert/")),
     (
-        "live predictor: rounds, results, emits (realtime/live.py)",
-        ("realtime/live.py", "realtime/drawing.py", "realtime/protocol.py"),
+        "live predictor: rounds, results, emits (realtime/model/live.py)",
+        ("realtime/model/live.py", "realtime/core/drawing.py", "realtime/core/protocol.py"),
     ),
     ("other realtime code (handlers, transport)", ("realtime/",)),
     ("Socket.IO and Engine.IO packets", ("socketio/", "engineio/", "flask_socketio/")),
@@ -80,7 +80,7 @@ def _area(frames: list[str]) -> str:
     """Name the part of the server a sample belongs to, from its stack (outermost frame first)."""
     for frame in reversed(frames):
         where = frame.partition(" (")[2]
-        if any(helper in where for helper in HELPERS):
+        if any(where.startswith(helper) or f"/{helper}" in where for helper in HELPERS):  # whole names
             continue
         for area, files in AREAS:
             if any(name in where for name in files):

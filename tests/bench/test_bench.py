@@ -65,12 +65,13 @@ def test_replay_sends_at_most_one_batch_per_send_interval_as_the_page_does() -> 
 
 def test_profile_summary_charges_samples_to_the_server_code_they_serve(tmp_path: Path) -> None:
     """py-spy's raw stacks: library helpers count for their caller, each stack for one area once."""
-    main = "GreenThread.main (eventlet/greenthread.py:272);LivePredictor._run (realtime/live.py:225)"
+    main = "GreenThread.main (eventlet/greenthread.py:272);LivePredictor._run (realtime/model/live.py:225)"
     raw = tmp_path / "profile.txt"
     raw.write_text(
-        f"{main};predict_snapshots (realtime/live.py:98);Recognizer.predict (realtime/recognizer.py:78);"
+        f"{main};predict_snapshots (realtime/model/live.py:98);"
+        "Recognizer.predict (realtime/model/recognizer.py:78);"
         "Interpreter.invoke (ai_edge_litert/interpreter.py:941) 6\n"
-        f"{main};render (realtime/drawing.py:270);_resample (realtime/preprocess.py:230);"
+        f"{main};render (realtime/core/drawing.py:270);_resample (realtime/core/preprocess.py:230);"
         "interp (numpy/lib/_function_base_impl.py:1600) 3\n"
         "BaseHub.run (eventlet/hubs/hub.py:365);Hub.wait (eventlet/hubs/poll.py:100) 1\n"
         "not a stack line\n"
@@ -79,7 +80,7 @@ def test_profile_summary_charges_samples_to_the_server_code_they_serve(tmp_path:
     assert found["samples"] == 10
     assert dict(found["areas"]) == {
         "inference (Recognizer, LiteRT)": 0.6,
-        "rasterizer (realtime/preprocess.py)": 0.3,
+        "rasterizer (realtime/core/preprocess.py)": 0.3,
         "event loop (eventlet hub, green threads)": 0.1,
     }
     assert found["self"][0] == ["Interpreter.invoke (interpreter.py)", 0.6]

@@ -16,13 +16,13 @@ from playwright.sync_api import Page
 
 from harness.processes import ServerProcess
 from realtime.game import rules
-from tests.players import GameClient, known_drawings
-from tests.test_browser import Placement, browser, open_page  # noqa: F401 (the fixture)
-from tests.test_cluster import Balancer
+from tests.browser.test_browser import Placement, browser, open_page  # noqa: F401 (the fixture)
+from tests.cluster.test_cluster import Balancer
+from tests.support.players import GameClient, known_drawings
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "play"
 SECONDS = 16.0  # a round: long enough for every drawing below at human pace
 VERDICT_SHOWN = "() => !document.querySelector('#verdict').hidden"

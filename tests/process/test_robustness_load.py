@@ -33,7 +33,7 @@ import websocket
 from harness.processes import ServerProcess, free_port
 from harness.quickdraw import ANIMALS, drawings, raw_points
 from tests.conftest import ROOT, LiveClient, RawSocket, ServerLauncher, quickdraw_form
-from tests.test_server_process import frames
+from tests.process.test_server_process import frames
 
 # --- the flooder ----------------------------------------------------------------------------------------
 

@@ -20,8 +20,8 @@ import requests
 from harness.processes import ServerProcess
 from harness.quickdraw import drawings
 from tests.conftest import LiveClient, ServerLauncher
-from tests.test_robustness_load import raise_file_limit
-from tests.test_server_process import frames
+from tests.process.test_robustness_load import raise_file_limit
+from tests.process.test_server_process import frames
 
 HALF_OPEN = 1500
 pytestmark = pytest.mark.slow

@@ -13,11 +13,11 @@ from playwright.sync_api import Browser
 
 from harness.processes import ServerProcess
 from realtime.collect.drawings import DrawingStore, make_engine
-from tests.test_browser import DRAWINGS, FAST, Placement, browser, load_drawing, open_page, replay  # noqa: F401
+from tests.browser.test_browser import DRAWINGS, FAST, Placement, browser, load_drawing, open_page, replay  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "collect"
 TOKEN = "collect-browser-admin-token-0123"
 

@@ -21,7 +21,7 @@ from harness.quickdraw import canvas_png_data_url, drawings, raw_points
 from realtime import create_app
 from realtime.config import Config
 from realtime.core import images, preprocess
-from tests.images import data_url, png_bomb
+from tests.support.images import data_url, png_bomb
 
 CIRCLE = [[50 + 40 * np.cos(a), 50 + 40 * np.sin(a)] for a in np.linspace(0, 2 * np.pi, 40)]
 

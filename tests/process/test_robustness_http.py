@@ -32,7 +32,7 @@ from harness.quickdraw import ANIMALS, canvas_png_data_url, drawings, raw_points
 from realtime.core import preprocess
 from realtime.model.recognizer import ModelError, Recognizer
 from tests.conftest import MODEL, ROOT, LiveClient, RawSocket, ServerLauncher, quickdraw_form
-from tests.images import data_url, png_bomb
+from tests.support.images import data_url, png_bomb
 
 MAX_BYTES = 1_000_000
 AUDIT_HOOK = """

@@ -37,7 +37,7 @@ from realtime.core import images
 from realtime.core.errors import InputError
 from realtime.core.protocol import MAX_SEQ, is_blank
 from tests.conftest import LiveClient, RawSocket, ServerLauncher, quickdraw_form
-from tests.images import data_url, png_bomb
+from tests.support.images import data_url, png_bomb
 
 # Every message gets its answer: the rate limits are not what is tested here (see test_robustness_load).
 UNLIMITED = {

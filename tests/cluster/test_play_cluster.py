@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.players import GameClient, known_drawings
-from tests.test_cluster import Balancer
+from tests.cluster.test_cluster import Balancer
+from tests.support.players import GameClient, known_drawings
 
 pytestmark = pytest.mark.slow
 SECONDS = 8.0

@@ -26,7 +26,7 @@ import socketio
 from harness.processes import RedisProcess, ServerProcess
 from harness.quickdraw import drawings
 from tests.conftest import LiveClient, ServerLauncher
-from tests.test_server_process import frames
+from tests.process.test_server_process import frames
 
 pytestmark = pytest.mark.slow
 CHANNEL = "realtime"  # realtime.server.message_queue

@@ -26,7 +26,7 @@ from realtime.core.drawing import Drawing
 from realtime.core.protocol import MAX_SEQ
 from realtime.model.recognizer import Recognizer
 from realtime.web.events import LiveEvents
-from tests.images import data_url, png_bomb
+from tests.support.images import data_url, png_bomb
 
 Strokes = list[list[list[float]]]  # [[[x, y], ...], ...]: the points of each stroke
 

@@ -18,7 +18,7 @@ from realtime.config import Config
 from realtime.core import images, preprocess
 from realtime.core.errors import InputError
 from realtime.model.recognizer import Recognizer
-from tests.images import assert_bitmap_or_typed_error, data_url
+from tests.support.images import assert_bitmap_or_typed_error, data_url
 
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 # How clients draw: (paper, ink) per channel (grey, BGR or BGRA), the bit depth, and what they look like.

@@ -12,7 +12,7 @@ import pytest
 
 from realtime.model.ranking import classes, guesses
 from realtime.model.recognizer import CALIBRATION_FILE, Recognizer
-from tests.test_trainer import write_tiny_data
+from tests.training.test_trainer import write_tiny_data
 from trainer.__main__ import main
 from trainer.architectures import members
 from trainer.calibrate import (
@@ -28,7 +28,7 @@ from trainer.litert import predict_tflite
 from trainer.negatives import OTHER, SHAPES, shape_bitmaps
 from trainer.threshold import main as threshold_main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

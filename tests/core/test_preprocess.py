@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from harness.quickdraw import paired, raw_points
 from realtime.core import preprocess
 from realtime.core.errors import InputError
-from tests.images import assert_bitmap_or_typed_error
+from tests.support.images import assert_bitmap_or_typed_error
 
 
 def mean_abs(a: np.ndarray, b: np.ndarray) -> float:

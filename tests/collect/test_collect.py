@@ -33,8 +33,8 @@ from realtime.core import preprocess
 from realtime.core.errors import InputError
 from realtime.infra.metrics import Metrics
 from tests.conftest import ServerLauncher
-from tests.players import GameClient, known_drawings
-from tests.postgres import PostgresProcess
+from tests.support.players import GameClient, known_drawings
+from tests.support.postgres import PostgresProcess
 from trainer.collected import ExportError, export
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from realtime.core.errors import InputError
 from realtime.model.ranking import guesses
 from realtime.model.recognizer import Recognizer
 from tests.conftest import LiveClient
-from tests.test_server_process import frames
+from tests.process.test_server_process import frames
 
 MODEL = "animals6-q8"
 

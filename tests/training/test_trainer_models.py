@@ -17,7 +17,7 @@ from trainer.negatives import SHAPES, class_bitmaps, shape_bitmaps
 from trainer.pipeline import FRESH_DOODLES, FRESH_SEED_OFFSET, HELD_OUT_ROWS
 from trainer.quantize import verdict
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRAINED = ("animals6", "everyday20")  # by `python -m trainer`, with their model.keras
 QUANTIZED = ("animals6-q8", "everyday20-q8")  # by `python -m trainer.quantize` from those
 MODELS = TRAINED + QUANTIZED

@@ -29,7 +29,7 @@ from harness.quickdraw import drawings
 from realtime.__main__ import needs_dns
 from realtime.web.transport import NodeCookie
 from tests.conftest import LiveClient
-from tests.test_server_process import frames
+from tests.process.test_server_process import frames
 
 pytestmark = pytest.mark.slow
 DRAWINGS = [("fish", 22), ("cat", 14), ("giraffe", 0)]  # held out by the trainer; the model gets them right

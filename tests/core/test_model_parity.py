@@ -12,7 +12,7 @@ from harness.quickdraw import PAIRED, canvas_png_data_url, drawings, paired, raw
 from realtime.core import images, preprocess
 from realtime.model.recognizer import Recognizer
 
-MODEL = Path(__file__).resolve().parents[1] / "models" / "animals6"
+MODEL = Path(__file__).resolve().parents[2] / "models" / "animals6"
 
 
 @pytest.fixture(scope="module")
