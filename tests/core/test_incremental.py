@@ -70,6 +70,24 @@ def test_undo_clear_and_sync_start_afresh_and_older_states_still_render_right() 
         assert same(render(snapshot), full(snapshot))
 
 
+def test_an_older_state_in_the_same_frame_renders_without_the_later_strokes() -> None:
+    # Later strokes inside the first stroke's box keep the frame (and the centring) as they were, so
+    # only the stroke count tells the rasterizer that an older state is not a later one.
+    square = [[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0], [0.0, 0.0]]
+    eyes = [[[20.0, 30.0], [80.0, 30.0]], [[20.0, 70.0], [80.0, 70.0]]]
+    drawing = Drawing(LIMITS)
+    drawing.add_points(square)
+    drawing.end_stroke()
+    older = drawing.snapshot()
+    for stroke in eyes:
+        drawing.add_points(stroke)
+        drawing.end_stroke()
+    newer = drawing.snapshot()
+    assert newer.box == older.box and newer.raster is older.raster
+    assert np.array_equal(render(newer), preprocess.rasterize_strokes([square, *eyes]))
+    assert np.array_equal(render(older), preprocess.rasterize_strokes([square]))
+
+
 def test_a_blank_drawing_is_refused_as_blank() -> None:
     raster = IncrementalRaster()
     with pytest.raises(InputError) as empty:
