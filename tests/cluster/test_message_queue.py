@@ -102,7 +102,7 @@ def test_live_guesses_go_on_while_redis_stalls_or_is_down(
 ) -> None:
     server: ServerProcess = start_server(env={"REDIS_URL": redis.url})
     clients = [Listener().connect(server) for _ in range(5)]
-    assert redis.process is not None
+    assert redis.process is not None and redis.ping()
 
     def everyone_draws(first_seq: int) -> list[tuple[str, float]]:
         """Let all clients stream a drawing at once (under eventlet, on one event loop)."""
@@ -123,6 +123,7 @@ def test_live_guesses_go_on_while_redis_stalls_or_is_down(
     assert readiness(server) == (200, "ok")
     os.kill(redis.process.pid, signal.SIGSTOP)  # Redis hangs: its socket stays open, nothing answers
     try:
+        assert not redis.ping()
         stalled = everyone_draws(1000)
     finally:
         os.kill(redis.process.pid, signal.SIGCONT)

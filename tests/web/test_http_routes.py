@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -200,12 +201,15 @@ def test_api_answers_an_oversized_body_with_json_413(client: FlaskClient) -> Non
 
 
 def test_healthz_reports_the_model_and_uptime(client: FlaskClient, model: Any) -> None:
+    started = time.monotonic()
     response = client.get("/healthz")
     assert response.status_code == 200
     health = response.json
     assert health["status"] == "ok"
     assert (health["model"], health["version"], health["labels"]) == ("fake", model.version, model.labels)
-    assert health["uptime_s"] >= 0
+    time.sleep(0.05)
+    grown = client.get("/healthz").json["uptime_s"] - health["uptime_s"]
+    assert 0.049 <= grown <= time.monotonic() - started + 0.001  # seconds, rounded to milliseconds
     assert health["connections"] == 0
 
 
