@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,11 +23,13 @@ from typing import Any
 
 import psutil
 import pytest
+import requests
 
 from harness.cluster import render_nginx
 from harness.processes import ROOT, free_port
 from harness.quickdraw import drawings
 from realtime.__main__ import needs_dns
+from realtime.core import images, preprocess
 from realtime.web.transport import NodeCookie
 from tests.conftest import LiveClient
 from tests.process.test_server_process import frames
@@ -170,40 +173,79 @@ def test_a_reload_reaches_every_client_on_every_worker_within_2_s(cluster: Balan
         client.disconnect()
 
 
-def test_a_worker_that_dies_is_started_again_with_a_line_saying_so(cluster: Balancer) -> None:
-    victim = cluster.workers()[0]
-    victim.send_signal(signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while "is back on port" not in cluster.log_text():
-        assert time.monotonic() < deadline, cluster.log_text()[-3000:]
-        time.sleep(0.2)
-    assert "exited with status -9: starting it again" in cluster.log_text()
-    with urllib.request.urlopen(cluster.url + "/healthz", timeout=10) as response:
-        assert response.status == 200
+class PageClient(LiveClient):
+    """A live client that sends what the drawing page sends (static/live.js, static/app.js).
 
+    New points only, in batches (`stroke_points`), and `stroke_end` when the pen lifts; on every connection
+    after the first (the server's drawing starts empty), the whole drawing once: `sync` of the finished
+    strokes, then the stroke being drawn as points. Like a browser, it keeps its cookies between
+    connections (the balancer's realtime_node).
+    """
 
-class SyncingClient(LiveClient):
-    """A live client that, as the page does, sends its whole drawing (`sync`) whenever it reconnects."""
+    BATCH = 8  # points per `stroke_points`, about what the page sends per 33 ms
 
     def __init__(self) -> None:
-        super().__init__(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1)
-        self.strokes: list[list[list[float]]] = []  # Quick, Draw! form, as sent so far
+        self.http = requests.Session()
+        super().__init__(
+            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1, http_session=self.http
+        )
+        self.finished: list[list[list[float]]] = []  # [x, y] points per finished stroke
+        self.current: list[list[float]] = []  # the stroke being drawn
         self.seq = 0
 
+    def _send(self, event: str, payload: dict[str, Any]) -> int:
+        """Number a message and send it; return its seq."""
+        self.seq += 1
+        self.sio.emit(event, {"seq": self.seq, **payload})
+        return self.seq
+
     def _connected(self) -> None:
-        if self.connects:  # a reconnection: the new process knows nothing of this drawing
-            self.seq += 1
-            self.sio.emit("sync", {"seq": self.seq, "strokes": self.strokes})
+        if self.connects:
+            self._send("sync", {"strokes": [[[x for x, _ in s], [y for _, y in s]] for s in self.finished]})
+            if self.current:
+                self._send("stroke_points", {"points": self.current})
         super()._connected()
 
-    def send_strokes(self, drawing: list) -> int:
-        """Send whole strokes (`sync` of all strokes so far, as after a reconnect); return the last seq."""
-        for xs, ys, *_ in drawing:
-            self.strokes.append([list(xs), list(ys)])
-            self.seq += 1
-            self.emit("sync", {"seq": self.seq, "strokes": self.strokes})
-            time.sleep(0.02)
+    def draw(
+        self, record: list[Any], start: tuple[int, int] = (0, 0), stop: tuple[int, int] | None = None
+    ) -> int:
+        """Draw a raw record's points from `start` to `stop` ((stroke, point) pairs; None: to the end) as
+        the page does, lifting the pen at each stroke's end; return the last seq."""
+        stop = stop or (len(record), 0)
+        for index in range(start[0], min(stop[0] + 1, len(record))):
+            xs, ys, *_ = record[index]
+            first = start[1] if index == start[0] else 0
+            last = stop[1] if index == stop[0] else len(xs)
+            points = [[float(x), float(y)] for x, y in zip(xs[first:last], ys[first:last], strict=True)]
+            for begin in range(0, len(points), self.BATCH):
+                self.current += points[begin : begin + self.BATCH]
+                self._send("stroke_points", {"points": points[begin : begin + self.BATCH]})
+                time.sleep(0.01)
+            if last == len(xs) and self.current:  # not if the pen was lifted before `start`
+                self.finished.append(self.current)
+                self.current = []
+                self._send("stroke_end", {})
         return self.seq
+
+
+def answering(cluster: Balancer, node: str) -> str:
+    """Return the node that answers /healthz for a client whose realtime_node cookie names `node`."""
+    request = urllib.request.Request(cluster.url + "/healthz", headers={"Cookie": f"realtime_node={node}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["node"]
+
+
+def every_worker_answers(cluster: Balancer) -> None:
+    """Wait until each worker answers its own cookie (one killed by an earlier test is back)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if [answering(cluster, node) for node in ("w1", "w2")] == ["w1", "w2"]:
+                return
+        except urllib.error.HTTPError:  # 502: one is down, and nginx has no backup for it
+            pass
+        assert time.monotonic() < deadline, cluster.log_text()[-3000:]
+        time.sleep(0.2)
 
 
 def worker_pid(cluster: Balancer, node: str) -> int:
@@ -216,26 +258,62 @@ def worker_pid(cluster: Balancer, node: str) -> int:
     raise AssertionError(f"no worker {node}")
 
 
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
-def test_a_worker_going_away_loses_no_drawing(cluster: Balancer, how: signal.Signals) -> None:
-    clients = in_parallel(10, lambda _: SyncingClient().connect_url(cluster.url, ["websocket"]))
-    words = [DRAWINGS[i % len(DRAWINGS)] for i in range(10)]
-    records = [drawings(word)[index]["drawing"] for word, index in words]
-    halves = [len(record) // 2 for record in records]
-    in_parallel(10, lambda i: clients[i].prediction(clients[i].send_strokes(records[i][: halves[i]])))
-    node = clients[0].ready[0]["node"]
-    affected = [client for client in clients if client.ready[0]["node"] == node]
-    pid = worker_pid(cluster, node)
+def end(pid: int, how: signal.Signals) -> None:
+    """Send a worker a signal and wait until it has exited (within 10 s)."""
     started = time.monotonic()
     os.kill(pid, how)
     while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() - started < 10, "the worker did not exit within 10 s"
         time.sleep(0.05)
+
+
+def test_a_worker_that_dies_is_started_again_with_a_line_saying_so(cluster: Balancer) -> None:
+    every_worker_answers(cluster)
+    client = PageClient().connect_url(cluster.url, ["polling"])
+    victim = client.ready[0]["node"]
+    other = {"w1": "w2", "w2": "w1"}[victim]
+    assert client.http.cookies.get("realtime_node") == victim
+    client.prediction(client.draw(drawings("cat")[14]["drawing"]), timeout=30)
+    pid, restarts = worker_pid(cluster, victim), cluster.log_text().count("is back on port")
+    end(pid, signal.SIGKILL)
+    # While it is down, nginx's backup takes its clients: a request that names it is answered...
+    assert answering(cluster, victim) == other
+    # ...and its long-polling client reconnects there, sends its drawing again and gets it guessed.
+    assert client.wait(lambda: client.connects >= 2, 20), cluster.log_text()[-2500:]
+    assert client.ready[-1]["node"] == other and client.http.cookies.get("realtime_node") == other
+    assert client.prediction(client.seq, timeout=30)["top"][0]["label"] == "cat"
+    deadline = time.monotonic() + 60
+    while cluster.log_text().count("is back on port") == restarts:
+        assert time.monotonic() < deadline, cluster.log_text()[-3000:]
+        time.sleep(0.2)
+    assert f"{victim} exited with status -9: starting it again" in cluster.log_text()
+    assert answering(cluster, victim) == victim and worker_pid(cluster, victim) != pid  # a new process
+    client.disconnect()
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_worker_going_away_loses_no_drawing(cluster: Balancer, how: signal.Signals) -> None:
+    every_worker_answers(cluster)
+    clients = in_parallel(
+        10, lambda _: PageClient().connect_url(cluster.url, ["websocket"], auth={"see_bitmap": True})
+    )
+    words = [DRAWINGS[i % len(DRAWINGS)] for i in range(10)]
+    records = [drawings(word)[index]["drawing"] for word, index in words]
+    # Cut in the middle of the middle stroke: the worker goes away while the pen is down.
+    cuts = [(len(record) // 2, (len(record[len(record) // 2][0]) + 1) // 2) for record in records]
+    in_parallel(10, lambda i: clients[i].prediction(clients[i].draw(records[i], stop=cuts[i])))
+    node = clients[0].ready[0]["node"]
+    affected = [client for client in clients if client.ready[0]["node"] == node]
+    end(worker_pid(cluster, node), how)
     for client in affected:
         assert client.wait(lambda c=client: c.connects >= 2, 20), cluster.log_text()[-2500:]
-    last = in_parallel(10, lambda i: clients[i].send_strokes(records[i][halves[i] :]))
-    guesses = [clients[i].prediction(last[i], timeout=20)["top"][0]["label"] for i in range(10)]
-    assert guesses == [word for word, _ in words]  # each covers the whole drawing: nothing was lost
+    last = in_parallel(10, lambda i: clients[i].draw(records[i], start=cuts[i]))
+    for i, client in enumerate(clients):
+        prediction = client.prediction(last[i], timeout=20)
+        # The server holds the whole drawing, what was sent before the reconnection included.
+        expected = images.bitmap_to_png_data_url(preprocess.rasterize_quickdraw(records[i]))
+        assert prediction["bitmap"] == expected, (i, client.ready[-1]["node"], node)
+        assert prediction["top"][0]["label"] == words[i][0]
     for client in clients:
         client.disconnect()
 
