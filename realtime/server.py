@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -16,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import socketio as socketio_lib
 from flask import Flask
 from flask_socketio import SocketIO
-from redis import Redis, RedisError
+from redis import Redis
 
 from realtime.collect.drawings import Collector, DrawingStore, database_url, make_engine
 from realtime.config import Config
@@ -30,58 +28,17 @@ from realtime.model.live import LivePredictor
 from realtime.model.ranking import Model, classes
 from realtime.model.recognizer import Recognizer
 from realtime.model.switcher import ModelSwitcher
-from realtime.web import compat, routes, transport, wire
+from realtime.web import admin, api, compat, http, pages, probes, transport, wire
 from realtime.web.events import LiveEvents
 from realtime.web.gate import Gate
+from realtime.web.state import EXTENSION, AppState
 
 ROOT = Path(__file__).resolve().parent.parent
 # The admin routes, per client address: a guessed token costs a second, a burst of five tries at most.
 ADMIN_RATE, ADMIN_BURST = 1.0, 5
-REDIS_CHECK_S = 1.0  # how long a readiness check of Redis is trusted
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 socketio = SocketIO()
-
-
-@dataclass
-class AppState:
-    """What the handlers of one app share: settings, model, live predictor, how to run slow calls."""
-
-    config: Config
-    live: LivePredictor
-    events: LiveEvents
-    run_blocking: Callable[..., Any]
-    http_limiter: AddressLimiter  # POST /predict and /api/predict, per client address
-    metrics: Metrics
-    switcher: ModelSwitcher
-    play: Play
-    admin_limiter: AddressLimiter  # the admin routes, per client address (before the token is checked)
-    room_limiter: AddressLimiter  # a room's pages, per client address: they say whether a code is in use
-    collector: Collector | None  # COLLECT_DRAWINGS: what is kept, and the database it goes to
-    started: float  # time.monotonic() at creation
-    _redis_checked: tuple[float, bool] = (-math.inf, False)  # (monotonic time, reachable) of the last PING
-
-    @property
-    def model(self) -> Model:
-        """Return the model being served (hot reload switches it)."""
-        return self.live.model
-
-    def redis_reachable(self) -> bool | None:
-        """Tell whether the message queue's Redis answers (None: no message queue configured).
-
-        The answer is kept for a second: a burst of probes costs one PING, not one connection each.
-        """
-        redis = self.switcher.redis
-        if redis is None:
-            return None
-        now = time.monotonic()
-        if now - self._redis_checked[0] >= REDIS_CHECK_S:
-            try:
-                reachable = bool(redis.ping())
-            except RedisError:
-                reachable = False
-            self._redis_checked = (time.monotonic(), reachable)
-        return self._redis_checked[1]
 
 
 def configure_logging(level: str) -> None:
@@ -166,7 +123,7 @@ def create_app(
         live, functools.partial(load_model, config), run_blocking, config.REDIS_URL, redis_options
     )
     switcher.start()
-    app.extensions["realtime"] = AppState(
+    app.extensions[EXTENSION] = AppState(
         config=config,
         live=live,
         events=events,
@@ -180,7 +137,9 @@ def create_app(
         collector=collector,
         started=time.monotonic(),
     )
-    app.register_blueprint(routes.bp)
+    http.register(app)
+    for blueprint in (pages.bp, api.bp, admin.bp, probes.bp):
+        app.register_blueprint(blueprint)
     logging.getLogger(__name__).info(
         "node %s: model %s (%d classes), async mode %s, %s",
         config.NODE_NAME,
