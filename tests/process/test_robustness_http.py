@@ -382,7 +382,7 @@ def test_opencv_limits_are_set_before_cv2_is_imported_in_the_server(
 ) -> None:
     events = [event for event in audit(audited) if event["kind"] == "cv2"]  # the package, then its binary
     assert events, "cv2 was never imported"
-    assert "realtime.preprocess" in events[0]["importers"], events[0]["importers"]
+    assert "realtime.core.preprocess" in events[0]["importers"], events[0]["importers"]
     for event in events:
         assert event["limit"] is not None and int(event["limit"]) <= preprocess.MAX_IMAGE_SIDE**2
 
