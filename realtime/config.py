@@ -12,15 +12,15 @@ import ipaddress
 import os
 import re
 import secrets
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from realtime.core import images, preprocess
 from realtime.core.protocol import Limits
+from realtime.infra.concurrency import ASYNC_MODES
 from realtime.infra.ratelimit import Network
-
-ASYNC_MODES = ("eventlet", "threading")
 
 # A drawing on the page's 1000×1000 canvas encodes to about 60 KB of PNG (114 KB for the busiest
 # dataset drawing at an 8 px brush): 512 KiB leaves room for RGBA canvases and dense scribbles.
@@ -190,14 +190,26 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Read every setting from `env` (default: the process environment); unset or empty: the default."""
         env = os.environ if env is None else env
+        hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
         for item in dataclasses.fields(cls):
             if not item.init:
                 continue
+            parse = _parser(item.name, hints[item.name])  # for every setting, set or not: none lacks one
             raw = env.get(item.name, "").strip()
             if raw:
-                values[item.name] = _parse(item.name, raw, _PARSERS.get(item.name) or _TYPES[item.type])
+                values[item.name] = _parse(item.name, raw, parse)
         return cls(**values)
+
+
+def _parser(name: str, annotation: Any) -> Callable[[str], Any]:
+    """Return how a setting is read from its environment variable: its own parser, or its type's."""
+    if name in _PARSERS:
+        return _PARSERS[name]
+    kinds = [kind for kind in typing.get_args(annotation) or (annotation,) if kind is not type(None)]
+    if len(kinds) != 1 or kinds[0] not in _TYPES:
+        raise TypeError(f"{name}: no parser for a setting of type {annotation}")
+    return _TYPES[kinds[0]]  # `float | None`: a float when set, else the default
 
 
 def _parse(name: str, raw: str, parse: Callable[[str], Any]) -> Any:
@@ -221,11 +233,5 @@ def _flag(raw: str) -> bool:
     raise ValueError(f"expected 1 or 0 (on or off), not {raw!r}")
 
 
-_TYPES: dict[str, Callable[[str], Any]] = {
-    "str": str,
-    "int": int,
-    "float": float,
-    "int | None": int,
-    "bool": _flag,
-}
+_TYPES: dict[type, Callable[[str], Any]] = {str: str, int: int, float: float, bool: _flag}
 _PARSERS: dict[str, Callable[[str], Any]] = {"CORS_ORIGINS": _origins, "TRUSTED_PROXIES": _networks}
