@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         # only NumPy and OpenCV, which use none).
         eventlet.monkey_patch()
 
-    from realtime.model.recognizer import ModelError
+    from realtime.model.ranking import ModelError
     from realtime.server import create_app, socketio
     from realtime.web.compat import IncompatibleLibrary
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import sys
@@ -27,8 +26,8 @@ from realtime.infra.concurrency import blocking_caller, size_tpool
 from realtime.infra.metrics import Metrics
 from realtime.infra.ratelimit import AddressLimiter
 from realtime.model.live import LivePredictor
-from realtime.model.ranking import Model, classes
-from realtime.model.recognizer import Recognizer
+from realtime.model.ranking import Model, ModelLoader, classes
+from realtime.model.recognizer import litert_loader
 from realtime.model.switcher import ModelSwitcher
 from realtime.web import compat, routes, transport, wire
 from realtime.web.events import LiveEvents
@@ -95,12 +94,14 @@ def configure_logging(level: str) -> None:
 
 
 def create_app(
-    config: Config | None = None, *, model: Model | None = None, live_worker: bool = True
+    config: Config | None = None, *, load_model: ModelLoader | None = None, live_worker: bool = True
 ) -> Flask:
     """Create the app from `config` (default: read from the environment).
 
-    `model` replaces the configured MODEL (tests pass a stand-in); with `live_worker=False` no background
-    worker predicts, and tests call `LivePredictor.flush()` themselves, for deterministic timing.
+    `load_model` turns a model's name into the model served, at start-up (MODEL) and on every hot reload:
+    by default LiteRT runs models/<name>; tests pass a stand-in, another runtime its own loader. With
+    `live_worker=False` no background worker predicts, and tests call `LivePredictor.flush()` themselves,
+    for deterministic timing.
     """
     config = config or Config.from_env()
     configure_logging(config.LOG_LEVEL)
@@ -109,7 +110,8 @@ def create_app(
     app = Flask("realtime", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.update(config.flask_settings())
 
-    model = model or load_model(config, config.MODEL)
+    load_model = load_model or litert_loader(config.INTERPRETER_THREADS)
+    model = load_model(config.MODEL)
     origins = config.CORS_ORIGINS
     redis_options = config.redis_options()
     socketio.init_app(
@@ -162,9 +164,7 @@ def create_app(
     server.register_namespace(events)
     Gate(server, config.limits, events.error)
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
-    switcher = ModelSwitcher(
-        live, functools.partial(load_model, config), run_blocking, config.REDIS_URL, redis_options
-    )
+    switcher = ModelSwitcher(live, load_model, run_blocking, config.REDIS_URL, redis_options)
     switcher.start()
     app.extensions["realtime"] = AppState(
         config=config,
@@ -208,11 +208,6 @@ def collector_for(
     return Collector(
         drawings, run_blocking, server.start_background_task, server.sleep, metrics, config.COLLECT_BUFFER
     )
-
-
-def load_model(config: Config, name: str) -> Recognizer:
-    """Load models/<name> as configured (ModelError for a bad name or folder)."""
-    return Recognizer.from_name(name, num_threads=config.INTERPRETER_THREADS)
 
 
 def library_logger(name: str) -> logging.Logger:

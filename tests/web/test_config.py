@@ -122,7 +122,7 @@ def test_a_setting_without_a_parser_fails_even_when_its_variable_is_unset() -> N
 def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> None:
     main = threading.get_ident()
     for mode, caller in (("eventlet", call_in_tpool), ("threading", call_directly)):
-        app = create_app(Config(ASYNC_MODE=mode), model=model, live_worker=False)
+        app = create_app(Config(ASYNC_MODE=mode), load_model=lambda _: model, live_worker=False)
         run_blocking = app.extensions["realtime"].run_blocking
         assert run_blocking is caller
         assert (run_blocking(threading.get_ident) != main) is (mode == "eventlet")
@@ -130,7 +130,9 @@ def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> N
     from eventlet import tpool
 
     tpool.killall()  # a running pool keeps its size: start afresh
-    create_app(Config(ASYNC_MODE="eventlet", BLOCKING_THREADS=3), model=model, live_worker=False)
+    create_app(
+        Config(ASYNC_MODE="eventlet", BLOCKING_THREADS=3), load_model=lambda _: model, live_worker=False
+    )
 
     def busy_thread() -> int:
         time.sleep(0.05)
