@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import socketio as socketio_lib
 from flask import Flask
 from flask_socketio import SocketIO
 from redis import Redis, RedisError
@@ -25,6 +24,7 @@ from realtime.game.rules import Timing
 from realtime.infra.concurrency import blocking_caller, size_tpool
 from realtime.infra.metrics import Metrics
 from realtime.infra.ratelimit import AddressLimiter
+from realtime.infra.redis import RedisClients
 from realtime.model.live import LivePredictor
 from realtime.model.ranking import Model, ModelLoader, classes
 from realtime.model.recognizer import litert_loader
@@ -58,6 +58,7 @@ class AppState:
     room_limiter: AddressLimiter  # a room's pages, per client address: they say whether a code is in use
     collector: Collector | None  # COLLECT_DRAWINGS: what is kept, and the database it goes to
     started: float  # time.monotonic() at creation
+    redis: Redis | None  # the readiness probe's own client (fails within a second); None: no message queue
     _redis_checked: tuple[float, bool] = (-math.inf, False)  # (monotonic time, reachable) of the last PING
 
     @property
@@ -70,7 +71,7 @@ class AppState:
 
         The answer is kept for a second: a burst of probes costs one PING, not one connection each.
         """
-        redis = self.switcher.redis
+        redis = self.redis
         if redis is None:
             return None
         now = time.monotonic()
@@ -113,11 +114,11 @@ def create_app(
     load_model = load_model or litert_loader(config.INTERPRETER_THREADS)
     model = load_model(config.MODEL)
     origins = config.CORS_ORIGINS
-    redis_options = config.redis_options()
+    redis = RedisClients(config.REDIS_URL, config.redis_options()) if config.REDIS_URL else None
     socketio.init_app(
         app,
         # Always given: SocketIO keeps its options between init_app calls (tests create many apps).
-        client_manager=message_queue(config.REDIS_URL, redis_options),
+        client_manager=redis.message_queue("realtime") if redis else None,
         async_mode=config.ASYNC_MODE,
         cors_allowed_origins=list(origins) if isinstance(origins, tuple) else origins,
         max_http_buffer_size=config.MAX_MESSAGE_BYTES,
@@ -150,11 +151,7 @@ def create_app(
         background=live_worker,
     )
     timing = Timing(config.ROOM_HOST_GRACE_S, config.ROOM_EMPTY_S, config.ROOM_IDLE_S)
-    store = (
-        RedisStore(Redis.from_url(config.REDIS_URL, socket_timeout=5, **redis_options), timing)
-        if config.REDIS_URL
-        else MemoryStore(timing)
-    )
+    store = RedisStore(redis.store(), timing) if redis else MemoryStore(timing)
     collector = collector_for(config, run_blocking, server, metrics)
     play = Play(
         live, store, seconds=config.ROUND_SECONDS, max_players=config.ROOM_MAX_PLAYERS, collector=collector
@@ -164,7 +161,7 @@ def create_app(
     server.register_namespace(events)
     Gate(server, config.limits, events.error)
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
-    switcher = ModelSwitcher(live, load_model, run_blocking, config.REDIS_URL, redis_options)
+    switcher = ModelSwitcher(live, load_model, run_blocking, redis)
     switcher.start()
     app.extensions["realtime"] = AppState(
         config=config,
@@ -179,6 +176,7 @@ def create_app(
         room_limiter=AddressLimiter(ADDRESS_RATE, ADDRESS_BURST),
         collector=collector,
         started=time.monotonic(),
+        redis=redis.quick() if redis else None,
     )
     app.register_blueprint(routes.bp)
     logging.getLogger(__name__).info(
@@ -215,11 +213,6 @@ def library_logger(name: str) -> logging.Logger:
     logger = logging.getLogger(name)
     logger.setLevel(logging.WARNING)
     return logger
-
-
-def message_queue(url: str, options: dict[str, Any]) -> socketio_lib.RedisManager | None:
-    """Return Flask-SocketIO's Redis message queue for `url`, or None (one process on its own)."""
-    return socketio_lib.RedisManager(url, channel="realtime", redis_options=options) if url else None
 
 
 def redacted(url: str) -> str:

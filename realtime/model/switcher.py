@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis import Redis, RedisError
+from redis import RedisError
 
+from realtime.infra.redis import RedisClients
 from realtime.model.live import LivePredictor
 from realtime.model.ranking import Model, ModelError, ModelLoader, classes
 
@@ -38,22 +39,15 @@ class ModelSwitcher:
         live: LivePredictor,
         load: ModelLoader,
         run_blocking: Callable[..., Any],
-        redis_url: str = "",
-        redis_options: dict[str, Any] | None = None,
+        redis: RedisClients | None = None,
     ) -> None:
         self.live = live
         self.load = load
         self.run_blocking = run_blocking
-        # Two clients: announcing (and the readiness check's PING) must fail fast; listening waits for as
-        # long as it takes.
-        self.redis = self.subscriber = None
-        if redis_url:
-            options = redis_options or {}
-            self.redis = Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1, **options)
-            # Pings an idle connection now and then: a half-open one is noticed instead of waited on for good.
-            self.subscriber = Redis.from_url(
-                redis_url, socket_connect_timeout=2, health_check_interval=30, **options
-            )
+        # Two clients (None: no message queue, this process switches alone): announcing must fail fast,
+        # listening waits for as long as it takes.
+        self.redis = redis.quick() if redis else None
+        self.subscriber = redis.subscriber() if redis else None
         self._listener: Any = None
 
     def start(self) -> None:
