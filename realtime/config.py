@@ -8,6 +8,7 @@ clients, Flask's body caps) are computed here, once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import re
@@ -190,16 +191,19 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Read every setting from `env` (default: the process environment); unset or empty: the default."""
         env = os.environ if env is None else env
-        hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
-        for item in dataclasses.fields(cls):
-            if not item.init:
-                continue
-            parse = _parser(item.name, hints[item.name])  # for every setting, set or not: none lacks one
-            raw = env.get(item.name, "").strip()
+        for name, parse in _parsers(cls).items():  # every setting has one, set or not
+            raw = env.get(name, "").strip()
             if raw:
-                values[item.name] = _parse(item.name, raw, parse)
+                values[name] = _parse(name, raw, parse)
         return cls(**values)
+
+
+@functools.cache
+def _parsers(cls: type[Config]) -> dict[str, Callable[[str], Any]]:
+    """Return how each setting of `cls` is read from its environment variable (worked out once per class)."""
+    hints = typing.get_type_hints(cls)
+    return {item.name: _parser(item.name, hints[item.name]) for item in dataclasses.fields(cls) if item.init}
 
 
 def _parser(name: str, annotation: Any) -> Callable[[str], Any]:
