@@ -54,7 +54,10 @@ HELPERS = (
 # Where the server's time goes, by the file of the first frame (from the top of the stack) that is no helper.
 AREAS = (
     ("rasterizer (realtime/core/preprocess.py)", ("realtime/core/preprocess.py",)),
-    ("inference (Recognizer, LiteRT)", ("realtime/model/recognizer.py", "ai_edge_litert/")),
+    (
+        "inference (Recognizer, LiteRT)",
+        ("realtime/model/recognizer.py", "realtime/model/litert.py", "ai_edge_litert/"),
+    ),
     (
         "live predictor: rounds, results, emits (realtime/model/live.py)",
         ("realtime/model/live.py", "realtime/core/drawing.py", "realtime/core/protocol.py"),

@@ -20,7 +20,7 @@ from bench.drawers import replay
 from bench.rasterize import per_call_us, reference_drawing
 from harness.quickdraw import ANIMALS, drawings
 from realtime.core import images, preprocess
-from realtime.model.files import MODELS_DIR
+from realtime.model.files import KERAS_FILE, MODELS_DIR
 from realtime.model.recognizer import Recognizer
 
 MODEL = "animals6"
@@ -104,7 +104,7 @@ def keras_predict(quick: bool) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    model = keras.models.load_model(MODELS_DIR / MODEL / "model.keras")
+    model = keras.models.load_model(MODELS_DIR / MODEL / KERAS_FILE)
     image = preprocess.rasterize_strokes(real_strokes()[0])[np.newaxis, :, :, np.newaxis]
     calls = 5 if quick else 40
     out: dict[str, Any] = {"keras": keras.__version__}

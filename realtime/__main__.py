@@ -11,6 +11,8 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from realtime.infra.concurrency import ASYNC_MODES
+
 if TYPE_CHECKING:
     from realtime.config import Config
 
@@ -51,7 +53,7 @@ def parse_args(defaults: Config, argv: list[str] | None = None) -> argparse.Name
     )
     parser.add_argument(
         "--async-mode",
-        choices=("eventlet", "threading"),
+        choices=ASYNC_MODES,
         default=defaults.ASYNC_MODE,
         help=(
             f"eventlet: green threads, eventlet's production WSGI server (default: $ASYNC_MODE or "
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         # only NumPy and OpenCV, which use none).
         eventlet.monkey_patch()
 
-    from realtime.model.recognizer import ModelError
+    from realtime.model.ranking import ModelError
     from realtime.server import create_app, socketio
     from realtime.web.compat import IncompatibleLibrary
 

@@ -8,19 +8,20 @@ clients, Flask's body caps) are computed here, once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import re
 import secrets
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from realtime.core import images, preprocess
 from realtime.core.protocol import Limits
+from realtime.infra.concurrency import ASYNC_MODES
 from realtime.infra.ratelimit import Network
-
-ASYNC_MODES = ("eventlet", "threading")
 
 # A drawing on the page's 1000×1000 canvas encodes to about 60 KB of PNG (114 KB for the busiest
 # dataset drawing at an 8 px brush): 512 KiB leaves room for RGBA canvases and dense scribbles.
@@ -191,13 +192,28 @@ class Config:
         """Read every setting from `env` (default: the process environment); unset or empty: the default."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
-        for item in dataclasses.fields(cls):
-            if not item.init:
-                continue
-            raw = env.get(item.name, "").strip()
+        for name, parse in _parsers(cls).items():  # every setting has one, set or not
+            raw = env.get(name, "").strip()
             if raw:
-                values[item.name] = _parse(item.name, raw, _PARSERS.get(item.name) or _TYPES[item.type])
+                values[name] = _parse(name, raw, parse)
         return cls(**values)
+
+
+@functools.cache
+def _parsers(cls: type[Config]) -> dict[str, Callable[[str], Any]]:
+    """Return how each setting of `cls` is read from its environment variable (worked out once per class)."""
+    hints = typing.get_type_hints(cls)
+    return {item.name: _parser(item.name, hints[item.name]) for item in dataclasses.fields(cls) if item.init}
+
+
+def _parser(name: str, annotation: Any) -> Callable[[str], Any]:
+    """Return how a setting is read from its environment variable: its own parser, or its type's."""
+    if name in _PARSERS:
+        return _PARSERS[name]
+    kinds = [kind for kind in typing.get_args(annotation) or (annotation,) if kind is not type(None)]
+    if len(kinds) != 1 or kinds[0] not in _TYPES:
+        raise TypeError(f"{name}: no parser for a setting of type {annotation}")
+    return _TYPES[kinds[0]]  # `float | None`: a float when set, else the default
 
 
 def _parse(name: str, raw: str, parse: Callable[[str], Any]) -> Any:
@@ -221,11 +237,5 @@ def _flag(raw: str) -> bool:
     raise ValueError(f"expected 1 or 0 (on or off), not {raw!r}")
 
 
-_TYPES: dict[str, Callable[[str], Any]] = {
-    "str": str,
-    "int": int,
-    "float": float,
-    "int | None": int,
-    "bool": _flag,
-}
+_TYPES: dict[type, Callable[[str], Any]] = {str: str, int: int, float: float, bool: _flag}
 _PARSERS: dict[str, Callable[[str], Any]] = {"CORS_ORIGINS": _origins, "TRUSTED_PROXIES": _networks}

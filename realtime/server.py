@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import time
@@ -11,10 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import socketio as socketio_lib
 from flask import Flask
 from flask_socketio import SocketIO
-from redis import Redis
 
 from realtime.collect.drawings import Collector, DrawingStore, database_url, make_engine
 from realtime.config import Config
@@ -24,9 +21,10 @@ from realtime.game.rules import Timing
 from realtime.infra.concurrency import blocking_caller, size_tpool
 from realtime.infra.metrics import Metrics
 from realtime.infra.ratelimit import AddressLimiter
+from realtime.infra.redis import RedisClients
 from realtime.model.live import LivePredictor
-from realtime.model.ranking import Model, classes
-from realtime.model.recognizer import Recognizer
+from realtime.model.ranking import ModelLoader, classes
+from realtime.model.recognizer import litert_loader
 from realtime.model.switcher import ModelSwitcher
 from realtime.web import admin, api, compat, http, pages, probes, transport, wire
 from realtime.web.events import LiveEvents
@@ -52,12 +50,14 @@ def configure_logging(level: str) -> None:
 
 
 def create_app(
-    config: Config | None = None, *, model: Model | None = None, live_worker: bool = True
+    config: Config | None = None, *, load_model: ModelLoader | None = None, live_worker: bool = True
 ) -> Flask:
     """Create the app from `config` (default: read from the environment).
 
-    `model` replaces the configured MODEL (tests pass a stand-in); with `live_worker=False` no background
-    worker predicts, and tests call `LivePredictor.flush()` themselves, for deterministic timing.
+    `load_model` turns a model's name into the model served, at start-up (MODEL) and on every hot reload:
+    by default LiteRT runs models/<name>; tests pass a stand-in, another runtime its own loader. With
+    `live_worker=False` no background worker predicts, and tests call `LivePredictor.flush()` themselves,
+    for deterministic timing.
     """
     config = config or Config.from_env()
     configure_logging(config.LOG_LEVEL)
@@ -66,13 +66,14 @@ def create_app(
     app = Flask("realtime", template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.update(config.flask_settings())
 
-    model = model or load_model(config, config.MODEL)
+    load_model = load_model or litert_loader(config.INTERPRETER_THREADS)
+    model = load_model(config.MODEL)
     origins = config.CORS_ORIGINS
-    redis_options = config.redis_options()
+    redis = RedisClients(config.REDIS_URL, config.redis_options()) if config.REDIS_URL else None
     socketio.init_app(
         app,
         # Always given: SocketIO keeps its options between init_app calls (tests create many apps).
-        client_manager=message_queue(config.REDIS_URL, redis_options),
+        client_manager=redis.message_queue("realtime") if redis else None,
         async_mode=config.ASYNC_MODE,
         cors_allowed_origins=list(origins) if isinstance(origins, tuple) else origins,
         max_http_buffer_size=config.MAX_MESSAGE_BYTES,
@@ -105,11 +106,7 @@ def create_app(
         background=live_worker,
     )
     timing = Timing(config.ROOM_HOST_GRACE_S, config.ROOM_EMPTY_S, config.ROOM_IDLE_S)
-    store = (
-        RedisStore(Redis.from_url(config.REDIS_URL, socket_timeout=5, **redis_options), timing)
-        if config.REDIS_URL
-        else MemoryStore(timing)
-    )
+    store = RedisStore(redis.store(), timing) if redis else MemoryStore(timing)
     collector = collector_for(config, run_blocking, server, metrics)
     play = Play(
         live, store, seconds=config.ROUND_SECONDS, max_players=config.ROOM_MAX_PLAYERS, collector=collector
@@ -119,9 +116,7 @@ def create_app(
     server.register_namespace(events)
     Gate(server, config.limits, events.error)
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
-    switcher = ModelSwitcher(
-        live, functools.partial(load_model, config), run_blocking, config.REDIS_URL, redis_options
-    )
+    switcher = ModelSwitcher(live, load_model, run_blocking, redis)
     switcher.start()
     app.extensions[EXTENSION] = AppState(
         config=config,
@@ -136,6 +131,7 @@ def create_app(
         room_limiter=AddressLimiter(ADDRESS_RATE, ADDRESS_BURST),
         collector=collector,
         started=time.monotonic(),
+        redis=redis.quick() if redis else None,
     )
     http.register(app)
     for blueprint in (pages.bp, api.bp, admin.bp, probes.bp):
@@ -169,21 +165,11 @@ def collector_for(
     )
 
 
-def load_model(config: Config, name: str) -> Recognizer:
-    """Load models/<name> as configured (ModelError for a bad name or folder)."""
-    return Recognizer.from_name(name, num_threads=config.INTERPRETER_THREADS)
-
-
 def library_logger(name: str) -> logging.Logger:
     """Return a logger for python-socketio or python-engineio: warnings and errors only, to the app's log."""
     logger = logging.getLogger(name)
     logger.setLevel(logging.WARNING)
     return logger
-
-
-def message_queue(url: str, options: dict[str, Any]) -> socketio_lib.RedisManager | None:
-    """Return Flask-SocketIO's Redis message queue for `url`, or None (one process on its own)."""
-    return socketio_lib.RedisManager(url, channel="realtime", redis_options=options) if url else None
 
 
 def redacted(url: str) -> str:

@@ -8,6 +8,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from realtime.model.files import (
+    CALIBRATION_FILE,
+    CARD_FILE,
+    CHECK_FILE,
+    CONFUSION_FILE,
+    KERAS_FILE,
+    LABELS_FILE,
+    METRICS_FILE,
+    TFLITE_FILE,
+)
 from trainer.architectures import ARCHITECTURES
 from trainer.data import DataError, SplitSpec
 from trainer.train import CLASS_WEIGHTS, SCHEDULES
@@ -22,7 +32,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m trainer",
         description="Train a Quick, Draw! doodle classifier and export it as a model folder "
-        "(model.keras, model.tflite, labels.json, metrics.json, confusion.png, README.md).",
+        f"({KERAS_FILE}, {TFLITE_FILE}, {LABELS_FILE}, {CALIBRATION_FILE}, {CHECK_FILE}, {METRICS_FILE}, "
+        f"{CONFUSION_FILE}, {CARD_FILE}).",
     )
     parser.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/animals6")
     parser.add_argument(

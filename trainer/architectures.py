@@ -7,7 +7,9 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-INPUT_SHAPE = (28, 28, 1)
+from realtime.core.preprocess import SIDE
+
+INPUT_SHAPE = (SIDE, SIDE, 1)
 ENSEMBLE = "ensemble"  # the name of a model that is the mean of several networks
 
 

@@ -5,6 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from realtime.model.files import (
+    CALIBRATION_FILE,
+    CONFUSION_FILE,
+    KERAS_FILE,
+    LABELS_FILE,
+    METRICS_FILE,
+    TFLITE_FILE,
+)
+
 DATASET_URL = "https://github.com/googlecreativelab/quickdraw-dataset"
 LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
 CREDIT = (
@@ -150,7 +159,7 @@ def _training_section(metrics: dict[str, Any]) -> list[str]:
         f"Split: `{split['function']}`: {split['method']}. Seed {split['seed']}; test "
         f"{split['test_fraction']:.0%} of each class (at least {split['min_test']}), validation "
         f"{split['val_fraction']:.0%} (at least {split['min_val']}). The same data and seed give the same "
-        "split; the project's tests re-create it and re-check `model.tflite` on it. Pixels are scaled "
+        f"split; the project's tests re-create it and re-check `{TFLITE_FILE}` on it. Pixels are scaled "
         "to [0, 1].",
         "",
         f"Architecture `{metrics['arch']}` ({metrics['parameters']:,} parameters): "
@@ -326,25 +335,25 @@ def write_model_card(metrics: dict[str, Any], path: Path) -> None:
         "",
         f"A small CNN that recognises {len(_own_classes(metrics))} Quick, Draw! classes in a 28×28 drawing: "
         + ", ".join(_own_classes(metrics))
-        + ". Trained by this project's `python -m trainer`; served by `realtime` from `model.tflite`.",
+        + f". Trained by this project's `python -m trainer`; served by `realtime` from `{TFLITE_FILE}`.",
         "",
         "## Files",
         "",
-        "- `model.keras`: the source of truth (Keras 3, no Lambda layers; load with `safe_mode=True`).",
-        "- `model.tflite`: what the server runs with `ai-edge-litert`. Input float32 `[batch, 28, 28, 1]` "
+        f"- `{KERAS_FILE}`: the source of truth (Keras 3, no Lambda layers; load with `safe_mode=True`).",
+        f"- `{TFLITE_FILE}`: what the server runs with `ai-edge-litert`. Input float32 `[batch, 28, 28, 1]` "
         "in [0, 1] (white ink on black: the official bitmap / 255), batch resizable; output float32 "
-        f"`[batch, {len(metrics['classes'])}]` softmax. Checked against `model.keras` on "
+        f"`[batch, {len(metrics['classes'])}]` softmax. Checked against `{KERAS_FILE}` on "
         f"{export['checked_samples']} test images before writing: max abs difference "
         f"{export['max_abs_diff']:.1e}.",
-        '- `labels.json`: class names in output order. `calibration.json`: the "something else" output '
-        "and the threshold of being sure (the temperature is already in the weights). `metrics.json`: every "
-        "figure here and more. `confusion.png`: the test confusion matrix.",
+        f'- `{LABELS_FILE}`: class names in output order. `{CALIBRATION_FILE}`: the "something else" '
+        "output and the threshold of being sure (the temperature is already in the weights). "
+        f"`{METRICS_FILE}`: every figure here and more. `{CONFUSION_FILE}`: the test confusion matrix.",
         "",
         "## Figures on the held-out test split",
         "",
         *_figures_table(metrics),
         "",
-        f"Size: `model.tflite` {export['tflite_bytes'] / 1024:.0f} KiB, `model.keras` "
+        f"Size: `{TFLITE_FILE}` {export['tflite_bytes'] / 1024:.0f} KiB, `{KERAS_FILE}` "
         f"{export['keras_bytes'] / 1024:.0f} KiB. One-image inference with `ai-edge-litert` "
         f"(set input, invoke, read output): median {latency['median_us']:.0f} µs, "
         f"p90 {latency['p90_us']:.0f} µs, on the training machine (2 CPU cores shared with other work: "

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from realtime.core import preprocess
+from realtime.model.files import CHECK_FILE
 from realtime.model.ranking import ranked
-from realtime.model.recognizer import CHECK_FILE, Recognizer
+from realtime.model.recognizer import Recognizer
 
 TOP = 3
 

@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 
 from realtime.core.errors import InputError
-from realtime.core.preprocess import rasterize_quickdraw, strokes_from_quickdraw
+from realtime.core.preprocess import SIDE, rasterize_quickdraw, strokes_from_quickdraw
 
-SIDE = 28
 PIXELS = SIDE * SIDE
 BITMAP_NAMES = ("{c}.npz", "full_numpy_bitmap_{c}.npy", "{c}.npy")
 STROKE_NAMES = ("{c}.ndjson", "full_simplified_{c}.ndjson", "full_raw_{c}.ndjson")

@@ -9,7 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from trainer.litert import predict_tflite
+from realtime.model.files import KERAS_FILE, TFLITE_FILE
+from realtime.model.litert import LiteRTRunner
 
 MAX_ABS_DIFF = 1e-4
 
@@ -30,22 +31,22 @@ def export_model(model: keras.Model, out_dir: Path, sample: np.ndarray) -> dict[
     """Save model.keras and model.tflite into `out_dir` after checking both agree on `sample` (N, 28, 28)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as scratch:
-        keras_path = Path(scratch) / "model.keras"
+        keras_path = Path(scratch) / KERAS_FILE
         model.save(keras_path)
         reloaded = keras.saving.load_model(keras_path, safe_mode=True)
         tflite = convert_to_tflite(reloaded)
         expected = reloaded.predict(sample[..., None], batch_size=256, verbose=0)
-        got = predict_tflite(tflite, sample, batch_size=64)
+        got = LiteRTRunner(tflite).predict_all(sample, batch_size=64)
         diff = float(np.max(np.abs(expected - got)))
         if not np.isfinite(diff) or diff > MAX_ABS_DIFF:
             raise ExportError(
                 f".tflite and .keras disagree: max abs difference {diff:.2e} > {MAX_ABS_DIFF:g}"
             )
-        shutil.move(keras_path, out_dir / "model.keras")
-        (out_dir / "model.tflite").write_bytes(tflite)
+        shutil.move(keras_path, out_dir / KERAS_FILE)
+        (out_dir / TFLITE_FILE).write_bytes(tflite)
     return {
         "max_abs_diff": diff,
         "checked_samples": len(sample),
         "tflite_bytes": len(tflite),
-        "keras_bytes": (out_dir / "model.keras").stat().st_size,
+        "keras_bytes": (out_dir / KERAS_FILE).stat().st_size,
     }

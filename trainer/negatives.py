@@ -20,7 +20,7 @@ import numpy as np
 
 from realtime.core import images, preprocess
 from realtime.core.errors import InputError
-from trainer.data import SIDE, DataError, Dataset, find_bitmap_file, load_bitmaps
+from trainer.data import DataError, Dataset, find_bitmap_file, load_bitmaps
 
 OTHER = "_other"  # the reject class's label: a name Quick, Draw! never uses; never shown as a guess
 SHAPES = ("square", "circle", "zigzag", "spiral", "scribble", "lines", "word")
@@ -226,7 +226,7 @@ def shape_bitmaps(kinds: tuple[str, ...], per_kind: int, seed: int) -> tuple[np.
         for _ in range(per_kind):
             out.append(shape_bitmap(kind, rng))
             names.append(kind)
-    return np.asarray(out, np.float32).reshape(-1, 28, 28), names
+    return np.asarray(out, np.float32).reshape(-1, preprocess.SIDE, preprocess.SIDE), names
 
 
 def class_bitmaps(bitmap_dir: Path | None, name: str, limit: int) -> tuple[Path, np.ndarray]:
@@ -234,7 +234,8 @@ def class_bitmaps(bitmap_dir: Path | None, name: str, limit: int) -> tuple[Path,
     path = find_bitmap_file(bitmap_dir, name) if bitmap_dir else None
     if path is None:
         raise DataError(f"class {name!r}: no bitmap file in {bitmap_dir}")
-    return path, load_bitmaps(path, limit).reshape(-1, SIDE, SIDE).astype(np.float32) / 255.0
+    rows = load_bitmaps(path, limit)
+    return path, rows.reshape(-1, preprocess.SIDE, preprocess.SIDE).astype(np.float32) / 255.0
 
 
 def with_negatives(

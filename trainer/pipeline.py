@@ -15,7 +15,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from realtime.model.recognizer import CALIBRATION_FILE
+from realtime.model.files import (
+    CALIBRATION_FILE,
+    CARD_FILE,
+    CONFUSION_FILE,
+    LABELS_FILE,
+    METRICS_FILE,
+    TFLITE_FILE,
+)
+from realtime.model.litert import LiteRTRunner
 from trainer.architectures import build_model, describe, ensemble, members
 from trainer.augment import STYLE_COPIES, augment_training_set, plan_copies
 from trainer.calibrate import (
@@ -41,7 +49,7 @@ from trainer.data import (
 )
 from trainer.evaluate import evaluate_split, save_confusion_png, summarize
 from trainer.export import export_model
-from trainer.litert import LATENCY_SETUP, predict_tflite, single_image_latency_us
+from trainer.latency import LATENCY_SETUP, single_image_latency_us
 from trainer.negatives import OTHER, SHAPES, class_bitmaps, kind_of, shape_bitmaps, with_negatives
 from trainer.train import AFFINE, class_weights, fit
 
@@ -286,12 +294,12 @@ def rejection_report(
 
 def previous_model(folder: Path, classes: list[str]) -> tuple[bytes, list[int], dict[str, Any]]:
     """Read a model folder to compare with: its .tflite, the outputs of `classes` in it, its metrics."""
-    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+    labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
     missing = [c for c in classes if c not in labels]
     if missing:
         raise DataError(f"{folder} has no output for {', '.join(missing)}: it cannot be compared")
-    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    return (folder / "model.tflite").read_bytes(), [labels.index(c) for c in classes], metrics
+    metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+    return (folder / TFLITE_FILE).read_bytes(), [labels.index(c) for c in classes], metrics
 
 
 def collected_counts(folder: Path | None, classes: list[str]) -> dict[str, Any] | None:
@@ -365,7 +373,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     compared = None
     if previous:
         content, outputs, old_metrics = previous
-        old_probs = predict_tflite(content, dataset.images[own])[:, outputs]
+        old_probs = LiteRTRunner(content).predict_all(dataset.images[own])[:, outputs]
         compared = {
             "folder": str(config.compare),
             "arch": old_metrics.get("arch"),
@@ -377,7 +385,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     test_images = test_set[0]
     spread = test_images[:: max(1, len(test_images) // EXPORT_CHECK_SAMPLES)][:EXPORT_CHECK_SAMPLES]
     export = export_model(model, config.out, spread)
-    latency = single_image_latency_us(config.out / "model.tflite")
+    latency = single_image_latency_us(config.out / TFLITE_FILE)
     counts = dataset.counts()
     for k, name in enumerate(dataset.classes):
         counts[name].update(
@@ -457,8 +465,8 @@ def run(config: TrainConfig) -> dict[str, Any]:
 
 def write_outputs(metrics: dict[str, Any], out: Path) -> None:
     """Write labels.json, calibration.json, metrics.json, confusion.png and the card beside the model."""
-    (out / "labels.json").write_text(json.dumps(metrics["classes"]) + "\n", encoding="utf-8")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (out / LABELS_FILE).write_text(json.dumps(metrics["classes"]) + "\n", encoding="utf-8")
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     serving = {
         "temperature": metrics["calibration"]["temperature"],
         "temperature_baked_in": True,
@@ -469,8 +477,8 @@ def write_outputs(metrics: dict[str, Any], out: Path) -> None:
     save_confusion_png(
         np.asarray(metrics["test_with_other"]["confusion"]),
         metrics["classes"],
-        out / "confusion.png",
+        out / CONFUSION_FILE,
         f"{metrics['model']} ({metrics['arch']}): held-out test split",
     )
-    write_model_card(metrics, out / "README.md")
+    write_model_card(metrics, out / CARD_FILE)
     write_check(out)

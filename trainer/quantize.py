@@ -24,12 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from realtime.model.recognizer import CALIBRATION_FILE
+from realtime.model.files import (
+    CALIBRATION_FILE,
+    CARD_FILE,
+    CHECK_FILE,
+    KERAS_FILE,
+    LABELS_FILE,
+    METRICS_FILE,
+    TFLITE_FILE,
+)
+from realtime.model.litert import LiteRTRunner
 from trainer.calibrate import sure
 from trainer.check import write_check
 from trainer.data import DataError, recorded_split
 from trainer.evaluate import evaluate_split
-from trainer.litert import LATENCY_SETUP, predict_tflite, single_image_latency_us
+from trainer.latency import LATENCY_SETUP, single_image_latency_us
 
 REPO = Path(__file__).resolve().parents[1]  # paths in a model's metrics.json are relative to it
 MIN_AGREEMENT = 0.995  # share of held-out drawings where the quantized model's top-1 is the float model's
@@ -105,16 +114,16 @@ def card(metrics: dict[str, Any]) -> str:
         "",
         f"`{source}` with its weights quantized to 8 bits: {METHOD}. Made by",
         f"`python -m trainer.quantize models/{source} --out models/{name}`",
-        f"from `models/{source}/model.keras`;",
+        f"from `models/{source}/{KERAS_FILE}`;",
         f"the classes, the training and the data are `{source}`'s (see its card).",
         "",
         "## Files",
         "",
-        f"- `model.tflite`: {metrics['tflite_bytes']:,} bytes (the float model: "
+        f"- `{TFLITE_FILE}`: {metrics['tflite_bytes']:,} bytes (the float model: "
         f"{metrics['source_tflite_bytes']:,}). Input float32 `[batch, 28, 28, 1]` in [0, 1], output float32",
         "  softmax, as the float model.",
-        "- `labels.json`, `calibration.json` (when the float model has one), `check.json` (what a server "
-        "verifies before a hot reload), `metrics.json`.",
+        f"- `{LABELS_FILE}`, `{CALIBRATION_FILE}` (when the float model has one), `{CHECK_FILE}` (what a "
+        f"server verifies before a hot reload), `{METRICS_FILE}`.",
         "",
         f"## Held-out test split of `{source}` (rebuilt: same data, same seed, same counts)",
         "",
@@ -146,26 +155,26 @@ def card(metrics: dict[str, Any]) -> str:
 
 def quantize(source: Path, out: Path) -> dict[str, Any]:
     """Quantize `source` into `out`; raise QuantizeError (writing nothing) if the result does not hold up."""
-    needed = [source / name for name in ("model.keras", "model.tflite", "metrics.json")]
+    needed = [source / name for name in (KERAS_FILE, TFLITE_FILE, METRICS_FILE)]
     if not all(path.is_file() for path in needed):
-        raise QuantizeError(f"{source} needs model.keras, model.tflite and metrics.json (a trainer's folder)")
+        raise QuantizeError(
+            f"{source} needs {KERAS_FILE}, {TFLITE_FILE} and {METRICS_FILE} (a trainer's folder)"
+        )
     if out.resolve() == source.resolve():
         raise QuantizeError("--out must be another folder: the float model stays where it is")
-    metrics = json.loads((source / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((source / METRICS_FILE).read_text(encoding="utf-8"))
     print(f"rebuilding the held-out test split of {source.name} ...", file=sys.stderr, flush=True)
     try:
         dataset, _, test = recorded_split(metrics, REPO)
     except DataError as exc:
         raise QuantizeError(str(exc)) from exc
     except (KeyError, TypeError) as exc:
-        raise QuantizeError(
-            f"{source / 'metrics.json'} does not record the data and split ({exc!r})"
-        ) from exc
+        raise QuantizeError(f"{source / METRICS_FILE} does not record the data and split ({exc!r})") from exc
     images, labels, sources = dataset.images[test], dataset.labels[test], dataset.sources[test]
-    print(f"converting {source / 'model.keras'} ...", file=sys.stderr, flush=True)
-    tflite = convert_dynamic_range(source / "model.keras")
-    float_probs = predict_tflite(source / "model.tflite", images)
-    quantized_probs = predict_tflite(tflite, images)
+    print(f"converting {source / KERAS_FILE} ...", file=sys.stderr, flush=True)
+    tflite = convert_dynamic_range(source / KERAS_FILE)
+    float_probs = LiteRTRunner.from_file(source / TFLITE_FILE).predict_all(images)
+    quantized_probs = LiteRTRunner(tflite).predict_all(images)
     calibration, other = None, None
     if (source / CALIBRATION_FILE).is_file():
         try:
@@ -198,29 +207,29 @@ def quantize(source: Path, out: Path) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".quantize-") as scratch:
         staged = Path(scratch)
-        (staged / "model.tflite").write_bytes(tflite)
-        (staged / "labels.json").write_text(json.dumps(metrics["classes"]) + "\n", encoding="utf-8")
+        (staged / TFLITE_FILE).write_bytes(tflite)
+        (staged / LABELS_FILE).write_text(json.dumps(metrics["classes"]) + "\n", encoding="utf-8")
         if calibration is not None:
             (staged / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n", encoding="utf-8")
-        float_latency = single_image_latency_us(source / "model.tflite")
+        float_latency = single_image_latency_us(source / TFLITE_FILE)
         result = {
             "model": out.name,
             "source": source.name,
             "classes": metrics["classes"],
             "quantization": METHOD,
             "tflite_bytes": len(tflite),
-            "source_tflite_bytes": (source / "model.tflite").stat().st_size,
+            "source_tflite_bytes": (source / TFLITE_FILE).stat().st_size,
             "held_out": figures,
             "thresholds": {"min_top1_agreement": MIN_AGREEMENT, "max_accuracy_drop": MAX_ACCURACY_DROP},
             "latency": {
                 "runtime": LATENCY_SETUP,
-                "quantized": single_image_latency_us(staged / "model.tflite"),
+                "quantized": single_image_latency_us(staged / TFLITE_FILE),
                 "float": float_latency,
             },
             "command": " ".join(["python -m trainer.quantize", *sys.argv[1:]]),
         }
-        (staged / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        (staged / "README.md").write_text(card(result), encoding="utf-8")
+        (staged / METRICS_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        (staged / CARD_FILE).write_text(card(result), encoding="utf-8")
         write_check(staged)
         out.mkdir(exist_ok=True)  # only now: a failure above leaves no folder behind
         for item in staged.iterdir():

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from realtime.model.files import KERAS_FILE, METRICS_FILE, TFLITE_FILE
 from trainer.data import DataError, SplitSpec, recorded_split
 from trainer.pipeline import TrainConfig, predict, rejection_report, write_outputs
 
@@ -50,11 +51,11 @@ def rechoose(folder: Path, sure_rate: float) -> dict[str, Any]:
     """Choose the folder's threshold for `sure_rate`, rewrite its figures and files; return its metrics."""
     import keras
 
-    paths = [folder / name for name in ("model.keras", "metrics.json")]
+    paths = [folder / name for name in (KERAS_FILE, METRICS_FILE)]
     if not all(path.is_file() for path in paths):
-        quantized = (folder / "metrics.json").is_file() and (folder / "model.tflite").is_file()
+        quantized = (folder / METRICS_FILE).is_file() and (folder / TFLITE_FILE).is_file()
         raise ThresholdError(
-            f"{folder} needs model.keras and metrics.json (a trainer's folder)"
+            f"{folder} needs {KERAS_FILE} and {METRICS_FILE} (a trainer's folder)"
             + (
                 "; for a quantized folder, choose its source's threshold, then quantize again"
                 if quantized
@@ -62,10 +63,10 @@ def rechoose(folder: Path, sure_rate: float) -> dict[str, Any]:
             )
         )
     try:
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
         config = recorded_config(metrics, folder, sure_rate)
         before = metrics["rejection"]
-        model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+        model = keras.saving.load_model(folder / KERAS_FILE, safe_mode=True)
     except (KeyError, TypeError, ValueError) as exc:
         raise ThresholdError(f"{folder} does not hold a trainer's model and figures ({exc!r})") from exc
     print(f"rebuilding the validation and test splits of {folder.name} ...", file=sys.stderr, flush=True)

@@ -401,11 +401,10 @@ class Play:
     def _spend(self, sid: str) -> None:
         """Spend one attempt of this connection's and its address's budgets, or refuse."""
         bucket = self._attempts.setdefault(sid, TokenBucket(ATTEMPT_RATE, ATTEMPT_BURST))
-        bucket.refill()
         address = rate_key(self.addresses.get(sid, "unknown"))
-        if bucket.tokens < 1.0 or self._address_attempts.retry_after(address) > 0:
+        if not bucket.has() or self._address_attempts.retry_after(address) > 0:
             raise InputError("too_many_attempts", "too many attempts: wait a few seconds")
-        bucket.tokens -= 1.0
+        bucket.spend()
 
     def _code(self, sid: str, payload: dict[str, Any]) -> str:
         """Spend one attempt (see `_spend`) and return the room code the payload names."""

@@ -9,6 +9,9 @@ from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
+# How the server runs (ASYNC_MODE): eventlet's green threads, or an OS thread per request and connection.
+ASYNC_MODES = ("eventlet", "threading")
+
 
 class Lock(Protocol):
     """What a lock offers here: a context manager."""

@@ -1,4 +1,4 @@
-"""Token buckets: per Socket.IO connection (realtime.gate), and per client address for the HTTP routes."""
+"""Token buckets: per Socket.IO connection (realtime.web.gate), per client address, and who a client is."""
 
 from __future__ import annotations
 
@@ -20,11 +20,27 @@ class TokenBucket:
         self.tokens = float(burst)
         self.stamp = time.monotonic()
 
-    def refill(self) -> None:
+    def _refill(self) -> None:
         """Add the tokens earned since the last refill."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
+
+    def has(self, amount: float = 1.0) -> bool:
+        """Refill, then tell whether `amount` tokens are there."""
+        self._refill()
+        return self.tokens >= amount
+
+    def spend(self, amount: float = 1.0) -> None:
+        """Take `amount` tokens (that `has` found there)."""
+        self.tokens -= amount
+
+    def take(self, amount: float = 1.0) -> bool:
+        """Spend `amount` tokens if they are there; tell whether they were."""
+        if self.has(amount):
+            self.spend(amount)
+            return True
+        return False
 
     def seconds_until(self, amount: float) -> float:
         """Return how long until `amount` tokens are there (0 if they already are)."""
@@ -54,11 +70,7 @@ class AddressLimiter:
                 if len(self._buckets) >= self.max_addresses:
                     del self._buckets[next(iter(self._buckets))]
             self._buckets[address] = bucket
-            bucket.refill()
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
-                return 0.0
-            return bucket.seconds_until(1.0)
+            return 0.0 if bucket.take() else bucket.seconds_until(1.0)
 
 
 def client_address(remote: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:

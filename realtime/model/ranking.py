@@ -1,7 +1,8 @@
-"""What the server needs of a model (the `Model` protocol) and how its outputs become guesses."""
+"""What the server needs of a model (the `Model` protocol, its loader) and how its outputs become guesses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -9,8 +10,12 @@ import numpy as np
 TOP_K = 3  # guesses a person is shown
 
 
+class ModelError(RuntimeError):
+    """A model cannot be served: its name or folder is bad, its files are malformed, or it fails its check."""
+
+
 class Model(Protocol):
-    """What the server needs of a recognizer (realtime.recognizer.Recognizer, or a test's stand-in)."""
+    """What the server needs of a model (realtime.model.recognizer.Recognizer, or a test's stand-in)."""
 
     name: str
     labels: list[str]
@@ -18,7 +23,18 @@ class Model(Protocol):
     other: int | None  # the output that means "none of my classes", never a guess (None: the model has none)
     sure_threshold: float  # the model is sure when its top output is a class at this probability or above
 
-    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Classify a (B, 28, 28) float32 batch in [0, 1]; return (B, outputs) probabilities."""
+        ...
+
+    def verify(self) -> None:
+        """Raise ModelError unless the model answers as its folder records (before a hot reload serves it)."""
+        ...
+
+
+# Where the app gets its models, at start-up and for every hot reload: a model's name -> the model, loaded
+# (ModelError for a bad name or folder). By default realtime.model.recognizer.litert_loader.
+ModelLoader = Callable[[str], Model]
 
 
 def ranked(

@@ -1,7 +1,8 @@
-"""The model behind one small class: load a .tflite once, predict batches of 28×28 bitmaps."""
+"""The model behind one small class: load a model folder once, predict batches of 28×28 bitmaps."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -9,23 +10,15 @@ import re
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
-from realtime.infra.concurrency import os_thread_lock
-from realtime.model.files import MODELS_DIR
+from realtime.core import preprocess
+from realtime.model.files import CALIBRATION_FILE, CHECK_FILE, LABELS_FILE, MODELS_DIR, TFLITE_FILE
+from realtime.model.litert import LiteRTRunner
+from realtime.model.ranking import ModelError, ModelLoader
 
-SIDE = 28
-CHECK_FILE = "check.json"  # a drawing and what this model answers for it (written by python -m trainer.check)
 CHECK_TOLERANCE = 0.01  # probabilities may differ this much between runtimes and machines
-# How sure the model is, written by the trainer: its "something else" output and its threshold. A folder
-# without it (an older model) has no such output and is sure at DEFAULT_SURE_THRESHOLD.
-CALIBRATION_FILE = "calibration.json"
-DEFAULT_SURE_THRESHOLD = 0.5
+DEFAULT_SURE_THRESHOLD = 0.5  # for a folder without CALIBRATION_FILE (an older model)
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-
-class ModelError(RuntimeError):
-    """The configured model is missing, outside the models folder, or malformed."""
 
 
 def _read_calibration(path: Path, labels: list[str]) -> tuple[int | None, float]:
@@ -36,7 +29,7 @@ def _read_calibration(path: Path, labels: list[str]) -> tuple[int | None, float]
         calibration = json.loads(path.read_text(encoding="utf-8"))
         other, threshold = calibration["other_label"], calibration["sure_threshold"]
         if other is not None and other not in labels:
-            raise ValueError(f"other_label {other!r} is not one of labels.json's classes")
+            raise ValueError(f"other_label {other!r} is not one of {LABELS_FILE}'s classes")
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1:
             raise ValueError("sure_threshold must be a number between 0 and 1")
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -45,14 +38,14 @@ def _read_calibration(path: Path, labels: list[str]) -> tuple[int | None, float]
 
 
 class Recognizer:
-    """A LiteRT interpreter for one model folder: `predict(batch)` returns class probabilities."""
+    """One model folder, run by LiteRT: `predict(batch)` returns class probabilities, `verify()` checks it."""
 
     def __init__(self, model_dir: Path, num_threads: int = 1) -> None:
-        model_path = model_dir / "model.tflite"
-        labels_path = model_dir / "labels.json"
+        model_path = model_dir / TFLITE_FILE
+        labels_path = model_dir / LABELS_FILE
         if not model_path.is_file() or not labels_path.is_file():
             raise ModelError(
-                f"{model_dir} must hold model.tflite and labels.json (train it: python -m trainer)"
+                f"{model_dir} must hold {TFLITE_FILE} and {LABELS_FILE} (train it: python -m trainer)"
             )
         labels = json.loads(labels_path.read_text(encoding="utf-8"))
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
@@ -63,17 +56,11 @@ class Recognizer:
         self.labels: list[str] = labels
         self.other, self.sure_threshold = _read_calibration(model_dir / CALIBRATION_FILE, labels)
         self.version = f"{self.name}-{hashlib.sha256(content).hexdigest()[:12]}"
-        self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-        # The interpreter is not thread-safe: live rounds and tpool's OS threads (classic path) share it.
-        self._lock = os_thread_lock()
-        self._batch = 0
-        self._resize(1)
-        classes = self._interpreter.get_output_details()[0]["shape"][-1]
-        if classes != len(labels):
+        self._runner = LiteRTRunner(content, num_threads)
+        outputs = self._runner.outputs
+        if outputs != len(labels):
             raise ModelError(
-                f"{model_path} has {classes} outputs but labels.json names {len(labels)} classes"
+                f"{model_path} has {outputs} outputs but {LABELS_FILE} names {len(labels)} classes"
             )
 
     @classmethod
@@ -89,8 +76,6 @@ class Recognizer:
 
     def verify(self) -> None:
         """Predict the folder's check drawing; raise ModelError unless the answer is the one it records."""
-        from realtime.core import preprocess  # the rasterizer, only for this check
-
         path = self.folder / CHECK_FILE
         if not path.is_file():
             raise ModelError(
@@ -122,21 +107,11 @@ class Recognizer:
                 f"at {float(probabilities.max()):.4f}"
             )
 
-    def _resize(self, batch: int) -> None:
-        """Give the interpreter room for `batch` images (only when the size changes)."""
-        if batch != self._batch:
-            self._interpreter.resize_tensor_input(self._input, [batch, SIDE, SIDE, 1])
-            self._interpreter.allocate_tensors()
-            self._batch = batch
-
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Classify a (B, 28, 28) float32 batch in [0, 1]; return (B, classes) probabilities."""
-        batch = np.asarray(batch, dtype=np.float32)
-        if batch.ndim != 3 or batch.shape[1:] != (SIDE, SIDE) or len(batch) == 0:
-            raise ValueError(f"expected a (B, {SIDE}, {SIDE}) batch, got {batch.shape}")
-        # The exact size: a resize costs about 8 µs, while padding costs inference on every padded image.
-        with self._lock:
-            self._resize(len(batch))
-            self._interpreter.set_tensor(self._input, batch[..., np.newaxis])
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output).copy()
+        return self._runner.predict(batch)
+
+
+def litert_loader(num_threads: int = 1, models_dir: Path = MODELS_DIR) -> ModelLoader:
+    """Return the app's default way to load a model: models/<name> on LiteRT, `num_threads` threads each."""
+    return functools.partial(Recognizer.from_name, models_dir=models_dir, num_threads=num_threads)

@@ -1,10 +1,10 @@
 """Hot model reload: every server process switches to another model folder, without a restart.
 
-`POST /admin/reload` asks one process. It loads and verifies the folder first (realtime.recognizer's check
-file), so a bad folder changes nothing anywhere; then, with a message queue, it announces the switch on a
-Redis channel of its own and every process (itself included) loads, verifies and switches; without one,
-it switches alone. A process switches between live rounds, tells each of its clients (`model` event) and
-predicts every open drawing again with the new model.
+`POST /admin/reload` asks one process. It loads and verifies the model first (`Model.verify`: the
+folder's check file), so a bad folder changes nothing anywhere; then, with a message queue, it announces
+the switch on a Redis channel of its own and every process (itself included) loads, verifies and
+switches; without one, it switches alone. A process switches between live rounds, tells each of its
+clients (`model` event) and predicts every open drawing again with the new model.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis import Redis, RedisError
+from redis import RedisError
 
+from realtime.infra.redis import RedisClients
 from realtime.model.live import LivePredictor
-from realtime.model.ranking import classes
-from realtime.model.recognizer import ModelError, Recognizer
+from realtime.model.ranking import Model, ModelError, ModelLoader, classes
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +37,17 @@ class ModelSwitcher:
     def __init__(
         self,
         live: LivePredictor,
-        load: Callable[[str], Recognizer],
+        load: ModelLoader,
         run_blocking: Callable[..., Any],
-        redis_url: str = "",
-        redis_options: dict[str, Any] | None = None,
+        redis: RedisClients | None = None,
     ) -> None:
         self.live = live
-        self.load = load  # name -> a loaded Recognizer (ModelError for a bad name or folder)
+        self.load = load
         self.run_blocking = run_blocking
-        # Two clients: announcing (and the readiness check's PING) must fail fast; listening waits for as
-        # long as it takes.
-        self.redis = self.subscriber = None
-        if redis_url:
-            options = redis_options or {}
-            self.redis = Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1, **options)
-            # Pings an idle connection now and then: a half-open one is noticed instead of waited on for good.
-            self.subscriber = Redis.from_url(
-                redis_url, socket_connect_timeout=2, health_check_interval=30, **options
-            )
+        # Two clients (None: no message queue, this process switches alone): announcing must fail fast,
+        # listening waits for as long as it takes.
+        self.redis = redis.quick() if redis else None
+        self.subscriber = redis.subscriber() if redis else None
         self._listener: Any = None
 
     def start(self) -> None:
@@ -62,7 +55,7 @@ class ModelSwitcher:
         if self.redis is not None and self._listener is None:
             self._listener = self.live.server.start_background_task(self._listen)
 
-    def request(self, name: str) -> Recognizer:
+    def request(self, name: str) -> Model:
         """Verify `name` here, then switch every process to it; return the verified model.
 
         ModelError when the folder is missing or fails verification (nothing changes anywhere);
@@ -82,20 +75,20 @@ class ModelSwitcher:
             raise ReloadUnavailable("no process is listening on Redis yet: try again in a few seconds")
         return model
 
-    def switch(self, model: Recognizer) -> None:
+    def switch(self, model: Model) -> None:
         """Serve `model` in this process, tell its clients, predict their drawings again."""
         again = self.live.switch(model)
         self.live.server.emit("model", {"model": model.version, "labels": classes(model)}, ignore_queue=True)
         log.info("now serving %s; predicting %d drawings again", model.version, again)
 
-    def _load_verified(self, name: str) -> Recognizer:
+    def _load_verified(self, name: str) -> Model:
         """Load a model folder and check it against its own check file; ModelError for whatever is wrong."""
         try:
             model = self.load(name)
             model.verify()
         except ModelError:
             raise
-        except Exception as exc:  # a corrupt model or labels file, an unreadable folder: LiteRT, json, OS
+        except Exception as exc:  # a corrupt model or labels file, an unreadable folder: runtime, json, OS
             raise ModelError(f"{name} cannot be loaded: {exc}") from exc
         return model
 

@@ -16,8 +16,7 @@ from werkzeug.exceptions import NotFound
 
 from realtime.collect import drawings as collect
 from realtime.core.errors import InputError
-from realtime.model.ranking import classes
-from realtime.model.recognizer import ModelError
+from realtime.model.ranking import ModelError, classes
 from realtime.model.switcher import ReloadUnavailable
 from realtime.web.http import JsonBlueprint, reads_body, refuse_over_rate
 from realtime.web.state import app_state

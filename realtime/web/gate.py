@@ -47,13 +47,11 @@ class RateLimiter:
 
     def admit(self, size: int) -> bool:
         """Spend one message and `size` bytes if both budgets allow it; False means drop the message."""
-        self.messages.refill()
-        self.bytes.refill()
-        if self.messages.tokens >= 1.0 and self.bytes.tokens >= size:
-            self.messages.tokens -= 1.0
-            self.bytes.tokens -= size
-            return True
-        return False
+        messages, data = self.messages.has(1.0), self.bytes.has(size)  # both refilled: see seconds_until
+        if messages and data:
+            self.messages.spend(1.0)
+            self.bytes.spend(size)
+        return messages and data
 
     def seconds_until(self, size: int) -> float:
         """Return how long until a message of `size` bytes would be admitted."""

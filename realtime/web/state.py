@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from flask import current_app
-from redis import RedisError
+from redis import Redis, RedisError
 
 from realtime.collect.drawings import Collector
 from realtime.config import Config
@@ -42,6 +42,7 @@ class AppState:
     room_limiter: AddressLimiter  # a room's pages, per client address: they say whether a code is in use
     collector: Collector | None  # COLLECT_DRAWINGS: what is kept, and the database it goes to
     started: float  # time.monotonic() at creation
+    redis: Redis | None  # the readiness probe's own client (fails within a second); None: no message queue
     _redis_checked: tuple[float, bool] = (-math.inf, False)  # (monotonic time, reachable) of the last PING
 
     @property
@@ -60,7 +61,7 @@ class AppState:
 
         The answer is kept for a second: a burst of probes costs one PING, not one connection each.
         """
-        redis = self.switcher.redis
+        redis = self.redis
         if redis is None:
             return None
         now = time.monotonic()

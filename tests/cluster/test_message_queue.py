@@ -29,7 +29,7 @@ from tests.conftest import LiveClient, ServerLauncher
 from tests.process.test_server_process import frames
 
 pytestmark = pytest.mark.slow
-CHANNEL = "realtime"  # realtime.server.message_queue
+CHANNEL = "realtime"  # the message queue's channel (realtime.server.create_app)
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import pytest
 
 from harness.quickdraw import drawings
 from realtime.core import preprocess
-from realtime.model.ranking import classes, guesses
-from realtime.model.recognizer import CALIBRATION_FILE, ModelError, Recognizer
+from realtime.model.files import CALIBRATION_FILE
+from realtime.model.ranking import ModelError, classes, guesses
+from realtime.model.recognizer import Recognizer
 
 
 def test_loads_the_shipped_model_and_predicts_batches(real_model: Path) -> None:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from realtime.core.preprocess import rasterize_quickdraw
-from realtime.model.recognizer import CALIBRATION_FILE
+from realtime.model.files import CALIBRATION_FILE
+from realtime.model.litert import LiteRTRunner
 from trainer.__main__ import main
 from trainer.augment import jitter_strokes, plan_copies, render_augmented
 from trainer.data import DataError, SplitSpec, load_bitmaps, load_dataset, load_strokes, split_indices
-from trainer.litert import predict_tflite
 from trainer.threshold import main as threshold_main
 
 
@@ -115,7 +115,7 @@ def test_keras_and_tflite_agree_with_resizable_batch(
     images = load_bitmaps(tiny_data[0] / "square.npz")[:7].reshape(-1, 28, 28).astype(np.float32) / 255.0
     expected = model.predict(images[..., None], verbose=0)
     for batch_size in (1, 3, 7):
-        got = predict_tflite(tiny_model / "model.tflite", images, batch_size=batch_size)
+        got = LiteRTRunner.from_file(tiny_model / "model.tflite").predict_all(images, batch_size=batch_size)
         assert got.shape == (7, 3)
         assert np.max(np.abs(got - expected)) <= 1e-4
     assert np.allclose(got.sum(axis=1), 1.0, atol=1e-5)
@@ -251,12 +251,12 @@ def test_export_writes_nothing_when_formats_disagree(tmp_path: Path, monkeypatch
 
     model = build_model("tiny", 3)
     sample = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
-    real = trainer.export.predict_tflite
-    monkeypatch.setattr(trainer.export, "predict_tflite", lambda *a, **k: real(*a, **k) + 1e-3)
+    real = LiteRTRunner.predict_all
+    monkeypatch.setattr(LiteRTRunner, "predict_all", lambda *a, **k: real(*a, **k) + 1e-3)
     with pytest.raises(trainer.export.ExportError, match="disagree"):
         trainer.export.export_model(model, tmp_path / "out", sample)
     assert list((tmp_path / "out").iterdir()) == []
-    monkeypatch.setattr(trainer.export, "predict_tflite", real)
+    monkeypatch.setattr(LiteRTRunner, "predict_all", real)
     figures = trainer.export.export_model(model, tmp_path / "out", sample)
     assert figures["max_abs_diff"] <= 1e-4
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.keras", "model.tflite"]

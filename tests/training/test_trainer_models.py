@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
-from realtime.model.recognizer import CALIBRATION_FILE
+from realtime.model.files import CALIBRATION_FILE
+from realtime.model.litert import LiteRTRunner
 from trainer.calibrate import expected_calibration_error, sure
 from trainer.data import DataError, recorded_split
-from trainer.litert import load_interpreter, predict_tflite
 from trainer.negatives import SHAPES, class_bitmaps, shape_bitmaps
 from trainer.pipeline import FRESH_DOODLES, FRESH_SEED_OFFSET, HELD_OUT_ROWS
 from trainer.quantize import verdict
@@ -44,7 +45,7 @@ def read_json(path: Path) -> Any:
 def test_labels_match_the_output_size(name: str) -> None:
     folder = REPO / "models" / name
     labels = read_json(folder / "labels.json")
-    interpreter = load_interpreter(folder / "model.tflite")
+    interpreter = Interpreter(model_path=str(folder / "model.tflite"))
     interpreter.allocate_tensors()
     (source,) = interpreter.get_input_details()
     (target,) = interpreter.get_output_details()
@@ -66,7 +67,9 @@ class HeldOut:
         if not (REPO / self.trained["data"]["bitmap_dir"]).is_dir():
             pytest.skip(f"training data not present at {REPO / self.trained['data']['bitmap_dir']}")
         self.dataset, _, self.test = recorded_split(self.trained, REPO)
-        self.probs = predict_tflite(folder / "model.tflite", self.dataset.images[self.test])
+        self.probs = LiteRTRunner.from_file(folder / "model.tflite").predict_all(
+            self.dataset.images[self.test]
+        )
         self.folder = folder
         calibration = read_json(folder / CALIBRATION_FILE)
         self.threshold = calibration["sure_threshold"]
@@ -129,7 +132,7 @@ def test_the_model_is_sure_of_its_classes_and_not_of_other_things(name: str) -> 
     for label in run.trained["data"]["held_out"]:
         others.append(class_bitmaps(REPO / run.trained["data"]["bitmap_dir"], label, HELD_OUT_ROWS)[1])
     other_things = np.concatenate(others)
-    rate = run.sure(predict_tflite(run.folder / "model.tflite", other_things)).mean()
+    rate = run.sure(LiteRTRunner.from_file(run.folder / "model.tflite").predict_all(other_things)).mean()
     assert rate <= SURE_OF_OTHER_THINGS, f"sure of {rate:.1%} of {len(other_things)} drawings of other things"
     if "source" not in run.metrics:
         assert rate == pytest.approx(rejection["other_things_sure"], abs=2e-3)
@@ -171,7 +174,8 @@ def test_keras_source_loads_safely_and_agrees_with_tflite(name: str) -> None:
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
     images = np.random.default_rng(0).random((16, 28, 28), dtype=np.float32) ** 4  # sparse bright strokes
     expected = model.predict(images[..., None], verbose=0)
-    assert np.max(np.abs(predict_tflite(folder / "model.tflite", images) - expected)) <= 1e-4
+    got = LiteRTRunner.from_file(folder / "model.tflite").predict_all(images)
+    assert np.max(np.abs(got - expected)) <= 1e-4
 
 
 def test_quantizing_refuses_a_model_that_answers_differently() -> None:

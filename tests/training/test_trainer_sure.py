@@ -10,8 +10,10 @@ import keras
 import numpy as np
 import pytest
 
+from realtime.model.files import CALIBRATION_FILE
+from realtime.model.litert import LiteRTRunner
 from realtime.model.ranking import classes, guesses
-from realtime.model.recognizer import CALIBRATION_FILE, Recognizer
+from realtime.model.recognizer import Recognizer
 from tests.training.test_trainer import write_tiny_data
 from trainer.__main__ import main
 from trainer.architectures import members
@@ -24,7 +26,6 @@ from trainer.calibrate import (
     with_temperature,
 )
 from trainer.data import recorded_split
-from trainer.litert import predict_tflite
 from trainer.negatives import OTHER, SHAPES, shape_bitmaps
 from trainer.threshold import main as threshold_main
 
@@ -208,6 +209,8 @@ def test_an_ensemble_ships_as_one_model_the_mean_of_its_networks(tmp_path: Path)
     images = np.random.default_rng(3).random((32, 28, 28), dtype=np.float32)
     each = [net.predict(images[..., None], verbose=0) for net in nets]
     assert not np.allclose(each[0], each[1], atol=1e-3)  # two networks, not one twice
-    np.testing.assert_allclose(predict_tflite(out / "model.tflite", images), np.mean(each, axis=0), atol=1e-5)
+    np.testing.assert_allclose(
+        LiteRTRunner.from_file(out / "model.tflite").predict_all(images), np.mean(each, axis=0), atol=1e-5
+    )
     card = (out / "README.md").read_text()
     assert "for each of the 2 networks" in card and "of each of the 2 networks" in card

@@ -36,7 +36,9 @@ def make_app(model: Any, tmp_path: Path) -> Callable[..., Flask]:
                 "COLLECT_DRAWINGS": True,
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'drawings.db'}",
             }
-        return create_app(Config(ASYNC_MODE="threading", **settings), model=model, live_worker=False)
+        return create_app(
+            Config(ASYNC_MODE="threading", **settings), load_model=lambda _: model, live_worker=False
+        )
 
     return make
 

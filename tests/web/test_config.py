@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -88,10 +89,40 @@ def test_nonsense_is_refused_with_the_settings_name(name: str, value: str) -> No
         Config.from_env({name: value})
 
 
+@dataclass(frozen=True)
+class WithOptional(Config):
+    """The settings plus one of each optional kind (none of Config's own is a `float | None` yet)."""
+
+    GRACE_S: float | None = None
+    RETRIES: int | None = None
+
+
+def test_an_optional_setting_is_read_as_its_type_or_left_unset() -> None:
+    config = WithOptional.from_env({"GRACE_S": "2.5", "RETRIES": "3"})
+    assert (config.GRACE_S, config.RETRIES) == (2.5, 3)
+    assert WithOptional.from_env({}).GRACE_S is None
+    assert WithOptional.from_env({"GRACE_S": " "}).GRACE_S is None
+    with pytest.raises(ValueError, match="GRACE_S must be a number"):
+        WithOptional.from_env({"GRACE_S": "soon"})
+    assert Config.from_env({"RATE_BURST_BYTES": "3000000"}).RATE_BURST_BYTES == 3_000_000
+
+
+@dataclass(frozen=True)
+class WithUnreadable(Config):
+    """The settings plus one that no environment variable could give."""
+
+    WINDOW: complex = 0j
+
+
+def test_a_setting_without_a_parser_fails_even_when_its_variable_is_unset() -> None:
+    with pytest.raises(TypeError, match="WINDOW"):
+        WithUnreadable.from_env({})
+
+
 def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> None:
     main = threading.get_ident()
     for mode, caller in (("eventlet", call_in_tpool), ("threading", call_directly)):
-        app = create_app(Config(ASYNC_MODE=mode), model=model, live_worker=False)
+        app = create_app(Config(ASYNC_MODE=mode), load_model=lambda _: model, live_worker=False)
         run_blocking = app.extensions["realtime"].run_blocking
         assert run_blocking is caller
         assert (run_blocking(threading.get_ident) != main) is (mode == "eventlet")
@@ -99,7 +130,9 @@ def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> N
     from eventlet import tpool
 
     tpool.killall()  # a running pool keeps its size: start afresh
-    create_app(Config(ASYNC_MODE="eventlet", BLOCKING_THREADS=3), model=model, live_worker=False)
+    create_app(
+        Config(ASYNC_MODE="eventlet", BLOCKING_THREADS=3), load_model=lambda _: model, live_worker=False
+    )
 
     def busy_thread() -> int:
         time.sleep(0.05)

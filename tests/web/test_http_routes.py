@@ -29,7 +29,7 @@ CIRCLE = [[50 + 40 * np.cos(a), 50 + 40 * np.sin(a)] for a in np.linspace(0, 2 *
 
 @pytest.fixture
 def app(model: Any) -> Flask:
-    return create_app(Config(ASYNC_MODE="threading"), model=model, live_worker=False)
+    return create_app(Config(ASYNC_MODE="threading"), load_model=lambda _: model, live_worker=False)
 
 
 @pytest.fixture
@@ -262,7 +262,7 @@ def test_socketio_accepts_only_the_configured_origins(
 ) -> None:
     origins = None if cors is None else "*" if cors == "*" else (cors,)
     config = Config(ASYNC_MODE="threading", CORS_ORIGINS=origins)
-    client = create_app(config, model=model, live_worker=False).test_client()
+    client = create_app(config, load_model=lambda _: model, live_worker=False).test_client()
     response = client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": origin})
     assert (response.status_code == 200) is allowed
     if allowed:

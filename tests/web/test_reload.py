@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import uuid
@@ -14,8 +15,8 @@ from flask import Flask
 from realtime import create_app, socketio
 from realtime.config import Config
 from realtime.model.files import MODELS_DIR
-from realtime.model.ranking import classes
-from realtime.model.recognizer import Recognizer
+from realtime.model.ranking import ModelError, classes
+from realtime.model.recognizer import Recognizer, litert_loader
 
 TOKEN = "test-token-" + "x" * 16
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -24,10 +25,15 @@ LINE = [[[0, 0], [50, 40], [100, 0]]]
 
 @pytest.fixture
 def make_app(model: Any) -> Callable[..., Flask]:
-    """Return a factory of apps serving the fake model, without a background worker."""
+    """Return a factory of apps serving the fake model, without a background worker; reloads load models/."""
+    shipped = litert_loader()
+
+    def load(name: str) -> Any:
+        return model if name == model.name else shipped(name)
 
     def make(**config: Any) -> Flask:
-        return create_app(Config(ASYNC_MODE="threading", **config), model=model, live_worker=False)
+        settings = Config(ASYNC_MODE="threading", MODEL=model.name, **config)
+        return create_app(settings, load_model=load, live_worker=False)
 
     return make
 
@@ -130,6 +136,32 @@ def test_a_reload_switches_the_model_tells_clients_and_predicts_again(make_app: 
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
     assert f'realtime_model_info{{name="everyday20",version="{expected.version}"}} 1.0' in metrics
     assert 'version="fake-1"' not in metrics
+
+
+def test_the_app_gets_every_model_from_the_loader_it_is_given(model: Any) -> None:
+    asked = []
+
+    def load(name: str) -> Any:
+        asked.append(name)
+        named = copy.copy(model)
+        named.name, named.version = name, f"{name}-1"
+        named.verify = lambda: None  # passes its check
+        return named
+
+    config = Config(ASYNC_MODE="threading", MODEL="first", ADMIN_TOKEN=TOKEN)
+    app = create_app(config, load_model=load, live_worker=False)
+    assert app.extensions["realtime"].model.version == "first-1"
+    answer = reload(app, {"model": "second"})
+    assert (answer.status_code, answer.json["model"]) == (200, "second-1")
+    assert app.extensions["realtime"].model.version == "second-1"
+    assert asked == ["first", "second"]
+
+
+def test_the_default_loader_runs_models_folders_on_litert() -> None:
+    model = litert_loader()("everyday20")
+    assert isinstance(model, Recognizer) and model.version == Recognizer.from_name("everyday20").version
+    with pytest.raises(ModelError, match="plain folder name"):
+        litert_loader()("../animals6")
 
 
 @pytest.fixture

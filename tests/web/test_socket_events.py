@@ -40,7 +40,9 @@ def make_app(model: Any) -> Callable[..., Flask]:
     """Return a factory of apps that use the fake model and no background worker."""
 
     def make(live_worker: bool = False, **config: Any) -> Flask:
-        return create_app(Config(ASYNC_MODE="threading", **config), model=model, live_worker=live_worker)
+        return create_app(
+            Config(ASYNC_MODE="threading", **config), load_model=lambda _: model, live_worker=live_worker
+        )
 
     return make
 

@@ -61,7 +61,7 @@ def case(request: pytest.FixtureRequest) -> Case:
 
 @pytest.fixture
 def app(case: Case) -> Flask:
-    return create_app(Config(ASYNC_MODE="threading"), model=Chosen(case), live_worker=False)
+    return create_app(Config(ASYNC_MODE="threading"), load_model=lambda _: Chosen(case), live_worker=False)
 
 
 def square_png() -> str:
