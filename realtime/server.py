@@ -20,6 +20,7 @@ from redis import Redis, RedisError
 
 from realtime.collect.drawings import Collector, DrawingStore, database_url, make_engine
 from realtime.config import Config
+from realtime.game.clock import Clock, SystemClock
 from realtime.game.play import ADDRESS_BURST, ADDRESS_RATE, Play
 from realtime.game.rooms import MemoryStore, RedisStore
 from realtime.game.rules import Timing
@@ -95,12 +96,17 @@ def configure_logging(level: str) -> None:
 
 
 def create_app(
-    config: Config | None = None, *, model: Model | None = None, live_worker: bool = True
+    config: Config | None = None,
+    *,
+    model: Model | None = None,
+    live_worker: bool = True,
+    clock: Clock | None = None,
 ) -> Flask:
     """Create the app from `config` (default: read from the environment).
 
     `model` replaces the configured MODEL (tests pass a stand-in); with `live_worker=False` no background
-    worker predicts, and tests call `LivePredictor.flush()` themselves, for deterministic timing.
+    task predicts or moves the games on, and tests call `LivePredictor.flush()` and `Play.tick()`
+    themselves, for deterministic timing. `clock` replaces the real clock the games run on.
     """
     config = config or Config.from_env()
     configure_logging(config.LOG_LEVEL)
@@ -155,7 +161,13 @@ def create_app(
     )
     collector = collector_for(config, run_blocking, server, metrics)
     play = Play(
-        live, store, seconds=config.ROUND_SECONDS, max_players=config.ROOM_MAX_PLAYERS, collector=collector
+        live,
+        store,
+        clock=clock or SystemClock(),
+        seconds=config.ROUND_SECONDS,
+        max_players=config.ROOM_MAX_PLAYERS,
+        collector=collector,
+        background=live_worker,
     )
     live.observer = play.observe
     events = LiveEvents(live, play, config.limits, run_blocking, config.NODE_NAME, config.TRUSTED_PROXIES)
