@@ -180,13 +180,13 @@ class Play:
         if game is None or game.phase != "drawing" or current is None or index != current.index:
             raise InputError("no_round", "that round is not being drawn")
         old = seat.ticket
-        seat.ticket = Ticket(index, current.prompt, current.ends_at, payload["seq"])
-        if old is None or old.round != index:
-            if old is not None:
-                self.keeper.keep(sid, old, None)  # the round before is over: its drawing, if not kept yet
-            return True
-        seat.ticket.claimed, seat.ticket.kept = old.claimed, old.kept  # the same round, after a reconnect
-        return False
+        fresh = old is None or old.round != index
+        if fresh and old is not None:
+            self.keeper.keep(sid, old, None)  # the round before is over: its drawing, if not kept yet
+        same = old if old is not None and not fresh else None  # the same round again, after a reconnect
+        claimed, kept = (same.claimed, same.kept) if same is not None else (False, False)
+        seat.ticket = Ticket(index, current.prompt, current.ends_at, payload["seq"], claimed, kept)
+        return fresh
 
     # --- connections and the clock --------------------------------------------------------------------
 
