@@ -15,6 +15,7 @@ from flask_socketio import SocketIO
 
 from realtime.collect.drawings import Collector, DrawingStore, database_url, make_engine
 from realtime.config import Config
+from realtime.game.clock import Clock, SystemClock
 from realtime.game.play import ADDRESS_BURST, ADDRESS_RATE, Play
 from realtime.game.rooms import MemoryStore, RedisStore
 from realtime.game.rules import Timing
@@ -50,14 +51,19 @@ def configure_logging(level: str) -> None:
 
 
 def create_app(
-    config: Config | None = None, *, load_model: ModelLoader | None = None, live_worker: bool = True
+    config: Config | None = None,
+    *,
+    load_model: ModelLoader | None = None,
+    live_worker: bool = True,
+    clock: Clock | None = None,
 ) -> Flask:
     """Create the app from `config` (default: read from the environment).
 
     `load_model` turns a model's name into the model served, at start-up (MODEL) and on every hot reload:
     by default LiteRT runs models/<name>; tests pass a stand-in, another runtime its own loader. With
-    `live_worker=False` no background worker predicts, and tests call `LivePredictor.flush()` themselves,
-    for deterministic timing.
+    `live_worker=False` no background task predicts or moves the games on, and tests call
+    `LivePredictor.flush()` and `Play.tick()` themselves, for deterministic timing. `clock` replaces the real
+    clock the games run on.
     """
     config = config or Config.from_env()
     configure_logging(config.LOG_LEVEL)
@@ -109,7 +115,13 @@ def create_app(
     store = RedisStore(redis.store(), timing) if redis else MemoryStore(timing)
     collector = collector_for(config, run_blocking, server, metrics)
     play = Play(
-        live, store, seconds=config.ROUND_SECONDS, max_players=config.ROOM_MAX_PLAYERS, collector=collector
+        live,
+        store,
+        clock=clock or SystemClock(),
+        seconds=config.ROUND_SECONDS,
+        max_players=config.ROOM_MAX_PLAYERS,
+        collector=collector,
+        background=live_worker,
     )
     live.observer = play.observe
     events = LiveEvents(live, play, config.limits, run_blocking, config.NODE_NAME, config.TRUSTED_PROXIES)

@@ -1,9 +1,10 @@
 """Where games live: in this process, or in Redis when the server processes share a message queue.
 
 Both stores do the same thing: `update` reads a game, applies a change and writes it back atomically, so
-two processes (or two green threads) changing one room never lose each other's change (a change that
-changes nothing writes nothing); `due` lists the games whose deadline (`Game.deadline`) has passed, for
-whichever process's clock gets there first.
+two processes (or two green threads) changing one room never lose each other's change. Whether there is
+anything to write is the store's business, not the change's: it compares the game before and after, and
+saves any difference with a new revision (a change that changes nothing writes nothing). `due` lists the
+games whose deadline (`Game.deadline`) has passed, for whichever process's clock gets there first.
 """
 
 from __future__ import annotations
@@ -38,16 +39,25 @@ class Store(Protocol):
 
     def get(self, code: str) -> Game | None: ...
 
-    def update(self, code: str, change: Callable[[Game], T]) -> tuple[Game, T]: ...
+    def update(self, code: str, change: Callable[[Game], T], now: float) -> tuple[Game, T]: ...
 
     def due(self, now: float) -> list[str]: ...
 
     def drop_due(self, code: str) -> None: ...
 
 
-def missing() -> InputError:
+def no_such_room() -> InputError:
     """Return the error for a room that does not exist (never did, expired, or closed long ago)."""
     return InputError("room_not_found", "no such room: it may have expired, or the code is mistyped")
+
+
+def _mark_if_changed(game: Game, before: str, now: float) -> bool:
+    """Tell whether a change left `game` different from its JSON `before`; if so, mark it changed at `now`."""
+    if game.to_json() == before:
+        return False
+    game.revision += 1
+    game.touched_at = now
+    return True
 
 
 class MemoryStore:
@@ -72,24 +82,24 @@ class MemoryStore:
         text = self._games.get(code)
         return None if text is None else Game.from_json(text)
 
-    def update(self, code: str, change: Callable[[Game], T]) -> tuple[Game, T]:
-        """Apply `change` to a game and store the result; `room_not_found` when there is none.
+    def update(self, code: str, change: Callable[[Game], T], now: float) -> tuple[Game, T]:
+        """Apply `change` to a game at `now` and store the result; `room_not_found` when there is none.
 
         A change that raises changes nothing; one that raises `Deleted` deletes the game.
         """
         with self._lock:
             text = self._games.get(code)
             if text is None:
-                raise missing()
+                raise no_such_room()
             game = Game.from_json(text)
-            revision = game.revision
+            before = game.to_json()
             try:
                 result = change(game)
             except Deleted:
                 del self._games[code]
                 self._due.pop(code, None)
                 raise
-            if game.revision != revision:
+            if _mark_if_changed(game, before, now):
                 self._write(game)
             return game, result
 
@@ -129,8 +139,8 @@ class RedisStore:
         text = self.redis.get(KEY + code)
         return None if text is None else Game.from_json(text)
 
-    def update(self, code: str, change: Callable[[Game], T]) -> tuple[Game, T]:
-        """Apply `change` to a game atomically (again, if another process changed it meanwhile)."""
+    def update(self, code: str, change: Callable[[Game], T], now: float) -> tuple[Game, T]:
+        """Apply `change` to a game at `now` atomically (again, if another process changed it meanwhile)."""
         key = KEY + code
         with self.redis.pipeline() as pipe:
             while True:
@@ -140,9 +150,9 @@ class RedisStore:
                     if text is None:
                         pipe.unwatch()
                         self.redis.zrem(DUE, code)  # expired by Redis itself: no longer due either
-                        raise missing()
+                        raise no_such_room()
                     game = Game.from_json(text)
-                    revision = game.revision
+                    before = game.to_json()
                     try:
                         result = change(game)
                     except Deleted:
@@ -151,7 +161,7 @@ class RedisStore:
                         pipe.zrem(DUE, code)
                         pipe.execute()
                         raise
-                    if game.revision == revision:
+                    if not _mark_if_changed(game, before, now):
                         pipe.unwatch()
                         return game, result
                     pipe.multi()

@@ -2,8 +2,9 @@
 
 Everything here is plain data and pure rules: a `Game` is what the room store keeps (as JSON, in Redis
 when the server processes share one), and every change is a method that checks first and then changes,
-so a refused change leaves the game as it was. Times are wall-clock seconds (`time.time()`), the clock
-that every process of a cluster shares; the caller passes `now`.
+so a refused change leaves the game as it was. A change records nothing else: the store sees that the
+game differs and saves it with a new `revision` (realtime.game.rooms). Times are wall-clock seconds, the
+clock that every process of a cluster shares; the caller passes `now` (realtime.game.clock).
 """
 
 from __future__ import annotations
@@ -124,10 +125,16 @@ class Game:
     host_sids: list[str] = field(default_factory=list)  # connections of the host's pages
     host_gone_at: float | None = None  # when the last host page disconnected
     empty_at: float | None = None  # when the last connection of the game closed
-    touched_at: float = 0.0  # the last change
+    touched_at: float = 0.0  # when the store last saved a change
     next_at: float | None = None  # solo: when the next round starts
     board: str = ""  # hash of the board's secret: it watches, but cannot start, skip or close
-    revision: int = 0
+    revision: int = 0  # grows with every change the store saves
+
+    @classmethod
+    def new(cls, mode: str, token: str, labels: list[str], rounds: int, seconds: float, now: float) -> Game:
+        """Return a new game with a random code, hosted by the holder of `token`, created at `now`."""
+        host = token_hash(token)
+        return cls(new_code(), mode, host, labels, rounds, seconds, created_at=now, touched_at=now)
 
     # --- reading -------------------------------------------------------------------------------------
 
@@ -204,12 +211,7 @@ class Game:
 
     # --- changes -------------------------------------------------------------------------------------
 
-    def touch(self, now: float) -> None:
-        """Record a change."""
-        self.touched_at = now
-        self.revision += 1
-
-    def add_player(self, name: str, token: str, sid: str, max_players: int, now: float) -> Player:
+    def add_player(self, name: str, token: str, sid: str, max_players: int) -> Player:
         """Add a player (refused when the room is full or over); return them."""
         if self.phase == "over":
             raise InputError("room_over", "this game is over")
@@ -221,26 +223,23 @@ class Game:
             player.id = secrets.token_hex(4)
         self.players[player.id] = player
         self.empty_at = None
-        self.touch(now)
         return player
 
-    def seat(self, player: Player, sid: str, now: float) -> None:
+    def seat(self, player: Player, sid: str) -> None:
         """Make `sid` the connection that draws for `player` (a reconnect)."""
         player.sid = sid
         self.empty_at = None
-        self.touch(now)
 
-    def add_host(self, sid: str, now: float) -> None:
+    def add_host(self, sid: str) -> None:
         """Add a host or board page's connection."""
         if sid not in self.host_sids:
             if len(self.host_sids) >= MAX_HOST_CONNECTIONS:
                 raise InputError("too_many_hosts", f"at most {MAX_HOST_CONNECTIONS} host and board pages")
             self.host_sids.append(sid)
         self.host_gone_at = self.empty_at = None
-        self.touch(now)
 
     def leave(self, sid: str, now: float) -> bool:
-        """Forget a closed connection; True if it was this game's."""
+        """Forget a closed connection; True if it was this game's. A round goes on: they may be back."""
         found = False
         if sid in self.host_sids:
             self.host_sids.remove(sid)
@@ -251,10 +250,8 @@ class Game:
             if player.sid == sid:
                 player.sid = None
                 found = True
-        if found:
-            if self.connected() == 0:
-                self.empty_at = now
-            self.touch(now)  # a round goes on: whoever left may be back within it
+        if found and self.connected() == 0:
+            self.empty_at = now
         return found
 
     def start_round(self, now: float) -> Round:
@@ -275,7 +272,6 @@ class Game:
         self.history.append(current)
         self.phase = "drawing"
         self.next_at = None
-        self.touch(now)
         return current
 
     def recognise(self, player_id: str, round_index: int, now: float) -> int | None:
@@ -294,7 +290,6 @@ class Game:
         current.recognised[player_id] = ms
         gained = points(ms, self.seconds)
         player.score += gained
-        self.touch(now)
         self._end_if_all_recognised(now)
         return gained
 
@@ -309,14 +304,12 @@ class Game:
         self.phase = "between"
         if self.mode == "solo":
             self.next_at = now + BREAK_S
-        self.touch(now)
 
     def finish(self, reason: str, now: float) -> None:
         """End the game for everyone."""
         if self.current is not None and self.current.ended_at is None:
             self.current.ended_at = now
         self.phase, self.reason, self.next_at = "over", reason, None
-        self.touch(now)
 
     def tick(self, timing: Timing, now: float) -> bool:
         """Apply whatever is due at `now`; return True when the game is to be deleted.

@@ -6,8 +6,8 @@ them in one interpreter call and emits one `prediction` per session, until no se
 that arrive meanwhile just mark the session dirty again, so stale states are never predicted, work never
 queues up, and each session's predictions go out in `seq` order.
 
-Under eventlet the worker is a green thread on the event loop, and a round lets other work in every few
-milliseconds. (Handing rounds to tpool's OS threads made the worker and the event loop fight over the
+Under eventlet the worker is a green thread on the event loop, and a pass lets other work in every few
+milliseconds. (Handing passes to tpool's OS threads made the worker and the event loop fight over the
 GIL: at 50 drawers p99 latency was 130 ms that way, 5 ms this way; bench/RESULTS.md.)
 """
 
@@ -32,7 +32,7 @@ from realtime.model.ranking import TOP_K, Model, guesses
 
 log = logging.getLogger(__name__)
 
-# A live round works for up to this long at a time before it lets other work in: it checks after each
+# A live pass works for up to this long at a time before it lets other work in: it checks after each
 # drawing it rasterizes (0.1–0.5 ms, at most about 3 ms within the limits), each batch it classifies
 # (about 8 ms for 64 drawings) and each prediction it sends.
 PAUSE_EVERY_S = 0.005
@@ -57,13 +57,13 @@ class Session:
     see_bitmap: bool = False
     last_seq: int = -1
     received_at: float = 0.0  # perf_counter() when the message `last_seq` was accepted
-    predicted_at: float = -math.inf  # perf_counter() when its last prediction round took it
+    predicted_at: float = -math.inf  # perf_counter() when its last prediction pass took it
     cached: tuple[int, Outcome] | None = None  # (drawing version, outcome) of the last prediction
 
 
 @dataclass
 class _Job:
-    """A session's state taken for one round of predictions."""
+    """A session's state taken for one pass of predictions."""
 
     session: Session
     seq: int
@@ -77,7 +77,7 @@ def predict_snapshots(
 ) -> list[Outcome]:
     """Rasterize snapshots and classify all non-blank ones in batches of at most `max_batch`.
 
-    `pause` is called after each rasterization and each batch: the server's live rounds let other work in.
+    `pause` is called after each rasterization and each batch: the server's live passes let other work in.
     """
     bitmaps = []
     for snapshot in snapshots:
@@ -123,7 +123,7 @@ class LivePredictor:
         self._dirty: dict[str, Session] = {}  # insertion order: sessions are served first come, first served
         self._wake = server.eio.create_event()
         self._worker: Any = None
-        self._resumed_at = 0.0  # perf_counter() when the running round last had or gave up the loop
+        self._resumed_at = 0.0  # perf_counter() when the running pass last had or gave up the loop
         # Called with (session, seq, outcome) after each prediction sent (realtime.play looks for the prompt).
         self.observer: Callable[[Session, int, Outcome], None] | None = None
 
@@ -169,12 +169,12 @@ class LivePredictor:
         """Predict the newest state of the `max_batch` longest-waiting dirty sessions and emit the results.
 
         Returns how many were predicted (0: none was dirty, or none is due yet under MIN_GUESS_INTERVAL_MS).
-        A round is one interpreter call: the first drawings of a burst get their guesses without waiting
+        A pass is one interpreter call: the first drawings of a burst get their guesses without waiting
         for the whole burst to be rasterized.
         """
         with self.lock:
             jobs = []
-            model = self.model  # the whole round uses one model, even if it is switched meanwhile
+            model = self.model  # the whole pass uses one model, even if it is switched meanwhile
             now = time.perf_counter()
             due = (s for s in self._dirty.values() if now - s.predicted_at >= self.min_interval)
             taken = list(itertools.islice(due, self.max_batch))
@@ -210,7 +210,7 @@ class LivePredictor:
                 for job, outcome in zip(fresh, outcomes, strict=True):
                     job.session.cached = (job.version, outcome)
                 with self.lock:
-                    if self.model is not model:  # switched during the round: these need the new one too
+                    if self.model is not model:  # switched during the pass: these need the new one too
                         for job in fresh:
                             if job.session.sid in self._sessions:
                                 self._dirty[job.session.sid] = job.session
@@ -223,7 +223,7 @@ class LivePredictor:
         return len(jobs)
 
     def switch(self, model: Model) -> int:
-        """Serve `model` from the next round on; every drawing predicted before is predicted again at once.
+        """Serve `model` from the next pass on; every drawing predicted before is predicted again at once.
 
         Returns how many drawings will be predicted again.
         """
@@ -238,7 +238,7 @@ class LivePredictor:
         return again
 
     def _pause(self) -> None:
-        """Yield to other green threads when a round has held the event loop for PAUSE_EVERY_S."""
+        """Yield to other green threads when a pass has held the event loop for PAUSE_EVERY_S."""
         now = time.perf_counter()
         if now - self._resumed_at >= PAUSE_EVERY_S:
             self.server.sleep(0)
@@ -287,5 +287,5 @@ class LivePredictor:
                 while self.flush():
                     self._pause()
             except Exception:
-                log.exception("live prediction round failed")
+                log.exception("live prediction pass failed")
             timeout = self._due_in()

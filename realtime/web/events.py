@@ -1,4 +1,5 @@
-"""The live protocol's events (docs/protocol.md): one method per event on one Socket.IO namespace class.
+"""The live protocol's events (docs/protocol.md): one `on_<event>` method per event on one Socket.IO
+namespace class, the drawing's and the game's (realtime.game.play).
 
 Every event answers only the connection that sent it, which this process holds: the answers are emitted
 here directly (`ignore_queue`), never through the message queue between processes (REDIS_URL).
@@ -6,7 +7,7 @@ here directly (`ignore_queue`), never through the message queue between processe
 The namespace sits directly on the app's python-socketio server rather than behind Flask-SocketIO's
 decorators: those push a Flask request context (and open a signed-cookie session) for every message,
 which costs more than handling a typical `stroke_points` itself. Nothing here needs Flask. Every packet
-reaches it through the gate (realtime.gate): within its connection's rate limits, and a well-formed event.
+reaches it through the gate (realtime.web.gate): within its connection's rate limits, and a well-formed event.
 """
 
 from __future__ import annotations
@@ -39,22 +40,24 @@ from realtime.model.ranking import classes
 
 log = logging.getLogger(__name__)
 
-# The events a client may send; python-socketio itself raises `connect` and `disconnect`.
+# The events a client may send, each handled by the method `on_<event>`; python-socketio itself raises
+# `connect` and `disconnect`.
 DRAWING_EVENTS = frozenset({"stroke_points", "stroke_end", "undo", "clear", "sync", "snapshot", "options"})
-# The game's events (realtime.play); `round_ready` changes the drawing, so it is handled like one.
-PLAY_EVENTS = frozenset(
+# The game's events (realtime.game.play); `round_ready` is also a drawing message (it empties the drawing).
+GAME_EVENTS = frozenset(
     {
         "solo_start",
         "room_create",
         "room_host",
         "room_join",
         "room_rejoin",
+        "round_ready",
         "round_start",
         "round_skip",
         "room_close",
     }
 )
-CLIENT_EVENTS = DRAWING_EVENTS | PLAY_EVENTS | {"round_ready"}
+CLIENT_EVENTS = DRAWING_EVENTS | GAME_EVENTS
 
 
 class LiveEvents(socketio.Namespace):
@@ -89,10 +92,9 @@ class LiveEvents(socketio.Namespace):
         if event not in ("connect", "disconnect"):
             self._counted[event if known else "unknown"].inc()
         try:
-            if event in PLAY_EVENTS:
-                return self._play(event, *args)
-            handler = getattr(self, f"on_{event}") if known else self.on_unknown_event
-            return handler(*args) if known else handler(event, *args)
+            if known:
+                return getattr(self, f"on_{event}")(*args)
+            return self.on_unknown_event(event, *args)
         except ConnectionRefusedError:
             raise
         except Exception:
@@ -173,12 +175,44 @@ class LiveEvents(socketio.Namespace):
 
         self._update(sid, args, clear, prepare=lambda payload: self.play.round_ready(sid, payload))
 
-    def _play(self, event: str, sid: str, *args: Any) -> None:
-        """Hand a game event's payload to realtime.play; a refusal becomes an `error` event."""
+    def on_solo_start(self, sid: str, *args: Any) -> None:
+        """Start a solo game: `{}`."""
+        self._play(sid, args, self.play.solo_start)
+
+    def on_room_create(self, sid: str, *args: Any) -> None:
+        """Create a room hosted by this connection: `{rounds}`."""
+        self._play(sid, args, self.play.room_create)
+
+    def on_room_host(self, sid: str, *args: Any) -> None:
+        """Attach a host or board page to its room: `{code, token}`."""
+        self._play(sid, args, self.play.room_host)
+
+    def on_room_join(self, sid: str, *args: Any) -> None:
+        """Join a room as a new player: `{code, name}`."""
+        self._play(sid, args, self.play.room_join)
+
+    def on_room_rejoin(self, sid: str, *args: Any) -> None:
+        """Take one's place in a game again after a reconnect: `{code, player, token}`."""
+        self._play(sid, args, self.play.room_rejoin)
+
+    def on_round_start(self, sid: str, *args: Any) -> None:
+        """Start the next round (the host): `{code, token}`."""
+        self._play(sid, args, self.play.round_start)
+
+    def on_round_skip(self, sid: str, *args: Any) -> None:
+        """End the round being drawn (the host): `{code, token}`."""
+        self._play(sid, args, self.play.round_skip)
+
+    def on_room_close(self, sid: str, *args: Any) -> None:
+        """End the game for everyone (the host): `{code, token}`."""
+        self._play(sid, args, self.play.room_close)
+
+    def _play(self, sid: str, args: tuple[Any, ...], handler: Callable[[str, dict[str, Any]], None]) -> None:
+        """Hand a game event's payload to its handler in realtime.game.play; a refusal becomes an `error`."""
         if self.live.get(sid) is None:
             return
         try:
-            getattr(self.play, event)(sid, parse_payload(args))
+            handler(sid, parse_payload(args))
         except InputError as exc:
             self.error(sid, exc.code, exc.message)
 

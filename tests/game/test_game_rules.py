@@ -62,8 +62,8 @@ def test_prompts_do_not_repeat_until_every_label_was_used() -> None:
 
 def test_recognition_counts_only_for_the_current_round_in_time_and_once() -> None:
     game = make_game()
-    a = game.add_player("Ann", "ta", "sid-a", 60, T0)
-    b = game.add_player("Bob", "tb", "sid-b", 60, T0)
+    a = game.add_player("Ann", "ta", "sid-a", 60)
+    b = game.add_player("Bob", "tb", "sid-b", 60)
     assert game.recognise(a.id, 1, T0) is None, "no round yet"
     current = game.start_round(T0)
     assert game.recognise(a.id, 2, T0 + 1) is None, "another round"
@@ -81,13 +81,13 @@ def test_recognition_counts_only_for_the_current_round_in_time_and_once() -> Non
 
 def test_a_round_goes_on_when_a_player_drops_out_of_it() -> None:
     game = make_game()
-    a = game.add_player("Ann", "ta", "sid-a", 60, T0)
-    b = game.add_player("Bob", "tb", "sid-b", 60, T0)
+    a = game.add_player("Ann", "ta", "sid-a", 60)
+    b = game.add_player("Bob", "tb", "sid-b", 60)
     game.start_round(T0)
     game.recognise(a.id, 1, T0 + 1)
     game.leave("sid-b", T0 + 2)
     assert game.phase == "drawing", "Bob may be back within the round"
-    game.seat(game.player_by_token(b.id, "tb"), "sid-b2", T0 + 3)
+    game.seat(game.player_by_token(b.id, "tb"), "sid-b2")
     game.recognise(b.id, 1, T0 + 4)
     assert game.phase == "between"
 
@@ -111,7 +111,7 @@ def test_a_round_cannot_start_while_one_runs_and_only_a_running_round_ends() -> 
 
 def test_solo_rounds_follow_each_other_on_the_clock() -> None:
     game = make_game(mode="solo", seconds=10.0)
-    game.add_player("You", "t", "sid", 1, T0)
+    game.add_player("You", "t", "sid", 1)
     game.start_round(T0)
     assert game.deadline(TIMING) == T0 + 10.0
     assert not game.tick(TIMING, T0 + 9.9)
@@ -124,12 +124,12 @@ def test_solo_rounds_follow_each_other_on_the_clock() -> None:
 
 def test_a_room_ends_when_its_host_stays_away_and_is_forgotten_when_empty() -> None:
     game = make_game()
-    game.add_host("host-sid", T0)
-    game.add_player("Ann", "ta", "sid-a", 60, T0)
+    game.add_host("host-sid")
+    game.add_player("Ann", "ta", "sid-a", 60)
     game.leave("host-sid", T0 + 1)
     game.tick(TIMING, T0 + 1 + TIMING.host_grace_s - 0.1)
     assert game.phase == "lobby", "the host may come back within the grace"
-    game.add_host("host-sid-2", T0 + 5)
+    game.add_host("host-sid-2")
     game.tick(TIMING, T0 + 1 + TIMING.host_grace_s + 1)
     assert game.phase == "lobby", "the host came back"
     game.leave("host-sid-2", T0 + 40)
@@ -143,7 +143,7 @@ def test_a_room_ends_when_its_host_stays_away_and_is_forgotten_when_empty() -> N
 
 def test_an_idle_room_ends() -> None:
     game = make_game()
-    game.add_host("host-sid", T0)
+    game.add_host("host-sid")
     assert game.deadline(TIMING) == T0 + TIMING.idle_s
     game.tick(TIMING, T0 + TIMING.idle_s)
     assert (game.phase, game.reason) == ("over", "idle")
@@ -151,23 +151,23 @@ def test_an_idle_room_ends() -> None:
 
 def test_a_full_or_finished_room_takes_no_one() -> None:
     game = make_game()
-    game.add_player("Ann", "ta", "sid-a", 2, T0)
-    game.add_player("Bob", "tb", "sid-b", 2, T0)
-    refused("room_full", game.add_player, "Cy", "tc", "sid-c", 2, T0)
+    game.add_player("Ann", "ta", "sid-a", 2)
+    game.add_player("Bob", "tb", "sid-b", 2)
+    refused("room_full", game.add_player, "Cy", "tc", "sid-c", 2)
     game.leave("sid-b", T0)
-    game.add_player("Cy", "tc", "sid-c", 2, T0)  # two play at once; Bob keeps his place to come back
+    game.add_player("Cy", "tc", "sid-c", 2)  # two play at once; Bob keeps his place to come back
     game.leave("sid-c", T0)
-    game.add_player("Dee", "td", "sid-d", 2, T0)
+    game.add_player("Dee", "td", "sid-d", 2)
     game.leave("sid-d", T0)
     # Places kept for players who left: as many again as may play, no more.
-    refused("room_full", game.add_player, "Eve", "te", "sid-e", 2, T0)
+    refused("room_full", game.add_player, "Eve", "te", "sid-e", 2)
     game.finish("closed", T0)
-    refused("room_over", game.add_player, "Fay", "tf", "sid-f", 60, T0)
+    refused("room_over", game.add_player, "Fay", "tf", "sid-f", 60)
 
 
 def test_tokens_are_checked_and_never_shown() -> None:
     game = make_game(token="the-host-token")
-    player = game.add_player("Ann", "ann-token", "sid-a", 60, T0)
+    player = game.add_player("Ann", "ann-token", "sid-a", 60)
     assert game.is_host("the-host-token") and not game.is_host("guess") and not game.is_host(None)
     assert game.player_by_token(player.id, "ann-token") is player
     refused("bad_token", game.player_by_token, player.id, "wrong")
@@ -187,12 +187,12 @@ def test_tokens_are_checked_and_never_shown() -> None:
 
 def test_a_player_who_comes_back_keeps_name_and_score() -> None:
     game = make_game()
-    player = game.add_player("Ann", "ta", "sid-a", 60, T0)
+    player = game.add_player("Ann", "ta", "sid-a", 60)
     game.start_round(T0)
     game.recognise(player.id, 1, T0 + 1)
     game.leave("sid-a", T0 + 2)
     assert not game.view(T0 + 2)["players"][0]["connected"]
-    game.seat(game.player_by_token(player.id, "ta"), "sid-a2", T0 + 3)
+    game.seat(game.player_by_token(player.id, "ta"), "sid-a2")
     shown = game.view(T0 + 3)["players"][0]
     assert shown == {"id": player.id, "name": "Ann", "score": rules.points(1000, 20.0), "connected": True}
 
@@ -231,8 +231,8 @@ def test_codes_are_random_in_the_alphabet_and_read_forgivingly() -> None:
 
 def test_a_game_survives_its_json() -> None:
     game = make_game()
-    player = game.add_player("Ann", "ta", "sid-a", 60, T0)
-    game.add_host("h", T0)
+    player = game.add_player("Ann", "ta", "sid-a", 60)
+    game.add_host("h")
     game.start_round(T0)
     game.recognise(player.id, 1, T0 + 1)
     again = Game.from_json(game.to_json())
@@ -269,7 +269,7 @@ def test_a_store_creates_reads_updates_and_deletes(store: MemoryStore | RedisSto
     assert store.create(game)
     assert not store.create(game), "a code is taken once"
     assert store.get(game.code) == game
-    changed, player = store.update(game.code, lambda g: g.add_player("Ann", "t", "s", 60, T0 + 1))
+    changed, player = store.update(game.code, lambda g: g.add_player("Ann", "t", "s", 60), T0 + 1)
     assert store.get(game.code) == changed and player.id in changed.players
     assert store.due(T0) == []
     assert store.due(T0 + 1 + TIMING.idle_s) == [game.code]
@@ -279,16 +279,35 @@ def test_a_store_creates_reads_updates_and_deletes(store: MemoryStore | RedisSto
         raise InputError("no", "refused")
 
     with pytest.raises(InputError):
-        store.update(game.code, fail)
+        store.update(game.code, fail, T0 + 2)
     assert store.get(game.code) == changed, "a refused change changes nothing"
 
     def delete(g: Game) -> None:
         raise Deleted()
 
     with pytest.raises(Deleted):
-        store.update(game.code, delete)
+        store.update(game.code, delete, T0 + 2)
     assert store.get(game.code) is None and store.due(T0 + 10 * TIMING.idle_s) == []
-    refused("room_not_found", store.update, game.code, lambda g: None)
+    refused("room_not_found", store.update, game.code, lambda g: None, T0 + 2)
+
+
+def test_any_change_is_saved_with_a_new_revision_and_no_change_writes_nothing(
+    store: MemoryStore | RedisStore,
+) -> None:
+    game = make_game()
+    store.create(game)
+
+    def change(g: Game) -> None:
+        g.deck = ["camel"]  # a change that calls nothing to say so
+
+    changed, _ = store.update(game.code, change, T0 + 5)
+    stored = store.get(game.code)
+    assert stored == changed and stored.deck == ["camel"]
+    assert (stored.revision, stored.touched_at) == (game.revision + 1, T0 + 5)
+    assert store.due(T0 + TIMING.idle_s) == [], "the idle deadline moved with the change"
+    assert store.due(T0 + 5 + TIMING.idle_s) == [game.code]
+    same, playing = store.update(game.code, lambda g: g.playing(), T0 + 9)
+    assert playing == 0 and same == stored and store.get(game.code) == stored, "nothing written"
 
 
 def test_concurrent_changes_are_never_lost(store: MemoryStore | RedisStore) -> None:
@@ -299,7 +318,7 @@ def test_concurrent_changes_are_never_lost(store: MemoryStore | RedisStore) -> N
     def join(n: int) -> None:
         for k in range(each):
             name = f"p{n}-{k}"
-            store.update(game.code, lambda g, name=name: g.add_player(name, "t", "s-" + name, 500, T0))
+            store.update(game.code, lambda g, name=name: g.add_player(name, "t", "s-" + name, 500), T0)
 
     threads = [threading.Thread(target=join, args=(n,)) for n in range(workers)]
     for thread in threads:

@@ -1,4 +1,7 @@
-"""Game clients for the play tests: python-socketio players and hosts, and drawings the model knows.
+"""Game clients for the play tests, and drawings the model knows.
+
+`GameClient` plays on a real server (python-socketio over a WebSocket); `AppClient` plays on an app in
+this process (Flask-SocketIO's test client), whose games run on a `FakeClock` that moves only when told.
 
 The drawings are real Quick, Draw! stroke drawings from ../shared/quickdraw, picked by a rule: for each
 class, the raw drawings the shipped default model is sure of and right about (rasterized here with the
@@ -9,12 +12,15 @@ model recognises ends a round is the game's.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import numpy as np
+from flask import Flask
 
 from harness.quickdraw import drawings
+from realtime import socketio
 from realtime.core import preprocess
 from realtime.core.errors import InputError
 from realtime.model.ranking import guesses
@@ -25,15 +31,19 @@ from tests.process.test_server_process import frames
 MODEL = "animals6-q8"
 
 
+FRAME_S = 1 / 64  # the time a page's frame of points takes to draw, on a FakeClock (exact in binary)
+
+
 @cache
-def _model() -> Recognizer:
+def shipped_model() -> Recognizer:
+    """Return the shipped default model (loaded once)."""
     return Recognizer.from_name(MODEL)
 
 
 @cache
 def known_drawings(label: str, count: int = 3) -> tuple[list, ...]:
     """Return the first `count` raw drawings of `label` that the shipped model names, sure, when complete."""
-    model = _model()
+    model = shipped_model()
     found = []
     for record in drawings(label, "raw"):
         strokes = [np.asarray(list(zip(xs, ys, strict=True)), float) for xs, ys, *_ in record["drawing"]]
@@ -46,22 +56,37 @@ def known_drawings(label: str, count: int = 3) -> tuple[list, ...]:
     return tuple(found)
 
 
+@cache
 def unknown_drawing(label: str, prompt: str) -> list:
-    """Return a raw drawing of `label` that the shipped model does not take for `prompt` at any stage."""
-    model = _model()
+    """Return a raw drawing of `label` that the shipped model is never sure is `prompt`, at any stage.
+
+    Every stage: the drawing as the server holds it after each message the page sends (`frames`).
+    """
+    model = shipped_model()
     for record in drawings(label, "raw"):
-        strokes = [np.asarray(list(zip(xs, ys, strict=True)), float) for xs, ys, *_ in record["drawing"]]
-        named = False
-        for end in range(1, len(strokes) + 1):
+        bitmaps = []
+        for strokes in _stages(record["drawing"]):
             try:
-                bitmap = preprocess.rasterize_strokes(strokes[:end])
-            except InputError:
+                bitmaps.append(preprocess.rasterize_strokes(strokes))
+            except InputError:  # nothing to recognise yet: a single point
                 continue
-            top, _ = guesses(model, model.predict(bitmap[np.newaxis])[0])
-            named = named or top[0]["label"] == prompt
-        if not named:
+        stages = [guesses(model, row) for row in model.predict(np.stack(bitmaps))]
+        if not any(sure and top[0]["label"] == prompt for top, sure in stages):
             return record["drawing"]
-    raise AssertionError(f"every {label} drawing looks like {prompt} at some stage")
+    raise AssertionError(f"the model is sure that every {label} drawing is {prompt} at some stage")
+
+
+def _stages(drawing: list) -> list[list[np.ndarray]]:
+    """Return the strokes the server holds after each of the page's messages for a raw drawing."""
+    stages, done, stroke = [], [], []
+    for event, payload in frames(drawing):
+        if event == "stroke_points":
+            stroke = stroke + payload["points"]
+            stages.append([*done, np.asarray(stroke, float)])
+        else:  # stroke_end
+            done.append(np.asarray(stroke, float))
+            stroke = []
+    return stages
 
 
 class GameClient(LiveClient):
@@ -133,3 +158,139 @@ class GameClient(LiveClient):
         return any(
             entry["index"] == round_index and player in entry["recognised"] for entry in self.game["history"]
         )
+
+
+class FakeClock:
+    """A game clock (realtime.game.clock.Clock) that moves only when told."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.wall = start
+        self.steady = 1000.0
+
+    def now(self) -> float:
+        """Return the wall-clock time."""
+        return self.wall
+
+    def monotonic(self) -> float:
+        """Return the monotonic time."""
+        return self.steady
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks on by `seconds`."""
+        self.wall += seconds
+        self.steady += seconds
+
+
+class AppClient:
+    """A page connected to an in-process app (made with `live_worker=False` and a FakeClock).
+
+    Nothing happens in the background: the predictions are made when `flush` is called, and the games
+    move on when `tick` is called. What the client received is kept by event, and in order in `log`.
+    """
+
+    def __init__(self, app: Flask, clock: FakeClock) -> None:
+        self.app = app
+        self.clock = clock
+        self.client = socketio.test_client(app)
+        assert self.client.is_connected(), "the connection was refused"
+        self.log: list[tuple[str, Any]] = []
+        self.seq = 0
+
+    @property
+    def sid(self) -> str:
+        """Return this connection's Socket.IO session id on the server."""
+        return socketio.server.manager.sid_from_eio_sid(self.client.eio_sid, "/")
+
+    def received(self, name: str) -> list[Any]:
+        """Return the payloads of every `name` event received so far."""
+        if self.client.is_connected():
+            for event in self.client.get_received():
+                self.log.append((event["name"], event["args"][0] if event["args"] else None))
+        return [payload for event, payload in self.log if event == name]
+
+    @property
+    def ready(self) -> list[Any]:
+        """Return the `ready` events received so far."""
+        return self.received("ready")
+
+    @property
+    def games(self) -> list[Any]:
+        """Return the `game` events received so far."""
+        return self.received("game")
+
+    @property
+    def joined(self) -> list[Any]:
+        """Return the `joined` events received so far."""
+        return self.received("joined")
+
+    @property
+    def hosted(self) -> list[Any]:
+        """Return the `hosted` events received so far."""
+        return self.received("hosted")
+
+    @property
+    def thumbs(self) -> list[Any]:
+        """Return the `thumb` events received so far."""
+        return self.received("thumb")
+
+    @property
+    def errors(self) -> list[Any]:
+        """Return the `error` events received so far."""
+        return self.received("error")
+
+    @property
+    def predictions(self) -> list[Any]:
+        """Return the `prediction` events received so far."""
+        return self.received("prediction")
+
+    @property
+    def game(self) -> dict[str, Any]:
+        """Return the newest game state received (by revision)."""
+        games = self.games
+        assert games, f"no game event; errors: {self.errors}"
+        return max(games, key=lambda g: g["revision"])
+
+    def error(self, code: str) -> dict[str, Any]:
+        """Return the `error` event with `code` (there must be one)."""
+        errors = self.errors
+        found = [e for e in errors if e["code"] == code]
+        assert found, f"no {code} error; errors: {errors}"
+        return found[-1]
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send an event with any number of arguments."""
+        self.client.emit(event, *args)
+
+    def send(self, event: str, payload: dict[str, Any] | None = None) -> int:
+        """Send a drawing event with the next seq; return it."""
+        self.seq += 1
+        self.emit(event, {"seq": self.seq, **(payload or {})})
+        return self.seq
+
+    def round_ready(self, round_index: int) -> int:
+        """Say `round_ready` for a round."""
+        return self.send("round_ready", {"round": round_index})
+
+    def flush(self) -> None:
+        """Predict every drawing that changed, as the live predictor's worker would."""
+        self.app.extensions["realtime"].live.flush()
+
+    def draw(self, drawing: list, stop: Callable[[], bool] | None = None) -> None:
+        """Stream a raw drawing as the page batches it, FRAME_S apart, each predicted, until `stop()`."""
+        for event, payload in frames(drawing):
+            if stop is not None and stop():
+                return
+            self.clock.advance(FRAME_S)
+            payload.pop("seq")
+            self.send(event, payload)
+            self.flush()
+
+    def recognised(self, player: str, round_index: int) -> bool:
+        """Tell whether the newest state says `player` was recognised in round `round_index`."""
+        return any(
+            entry["index"] == round_index and player in entry["recognised"] for entry in self.game["history"]
+        )
+
+    def disconnect(self) -> None:
+        """Close the connection."""
+        self.client.disconnect()
