@@ -6,23 +6,27 @@ import ipaddress
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+Clock = Callable[[], float]  # seconds, only ever compared with itself (time.monotonic, or a test's)
 
 
 class TokenBucket:
     """Allow `rate` units per second on average, with bursts of up to `burst`."""
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.tokens = float(burst)
-        self.stamp = time.monotonic()
+        self.clock = clock
+        self.stamp = clock()
 
     def _refill(self) -> None:
         """Add the tokens earned since the last refill."""
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
 
@@ -54,10 +58,13 @@ class AddressLimiter:
     burst, which costs a flood of fresh addresses more than it gains them.
     """
 
-    def __init__(self, rate: float, burst: int, max_addresses: int = 10_000) -> None:
+    def __init__(
+        self, rate: float, burst: int, max_addresses: int = 10_000, clock: Clock = time.monotonic
+    ) -> None:
         self.rate = rate
         self.burst = burst
         self.max_addresses = max_addresses
+        self.clock = clock
         self._buckets: dict[str, TokenBucket] = {}  # least recently seen first
         self._lock = threading.Lock()
 
@@ -66,7 +73,7 @@ class AddressLimiter:
         with self._lock:
             bucket = self._buckets.pop(address, None)
             if bucket is None:
-                bucket = TokenBucket(self.rate, self.burst)
+                bucket = TokenBucket(self.rate, self.burst, self.clock)
                 if len(self._buckets) >= self.max_addresses:
                     del self._buckets[next(iter(self._buckets))]
             self._buckets[address] = bucket

@@ -23,7 +23,7 @@ from socketio import Server, packet
 
 from realtime.core.errors import InputError
 from realtime.core.protocol import Limits
-from realtime.infra.ratelimit import TokenBucket
+from realtime.infra.ratelimit import Clock, TokenBucket
 from realtime.web import compat
 
 RATE_ERROR_INTERVAL_S = 1.0  # at most one `rate_limited` error per second: a flooder gets no flood back
@@ -40,9 +40,9 @@ RESERVED_EVENTS = frozenset({"connect", "disconnect", "*"})
 class RateLimiter:
     """One connection's message and byte budgets."""
 
-    def __init__(self, limits: Limits) -> None:
-        self.messages = TokenBucket(limits.rate_limit, limits.rate_burst)
-        self.bytes = TokenBucket(limits.rate_limit_bytes, limits.rate_burst_bytes)
+    def __init__(self, limits: Limits, clock: Clock = time.monotonic) -> None:
+        self.messages = TokenBucket(limits.rate_limit, limits.rate_burst, clock)
+        self.bytes = TokenBucket(limits.rate_limit_bytes, limits.rate_burst_bytes, clock)
         self.last_notice = -math.inf  # monotonic time of the last `rate_limited` error sent
 
     def admit(self, size: int) -> bool:

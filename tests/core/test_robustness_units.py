@@ -83,13 +83,18 @@ def rates(messages: float, message_burst: int) -> Limits:
 
 
 def test_rate_limits_count_messages_and_bytes() -> None:
-    limiter = RateLimiter(rates(messages=10.0, message_burst=3))
+    now = [0.0]
+    limiter = RateLimiter(rates(messages=10.0, message_burst=3), clock=lambda: now[0])
     assert [limiter.admit(100) for _ in range(4)] == [True, True, True, False]  # the message burst
-    assert 0.05 < limiter.seconds_until(100) <= 0.1
-    limiter = RateLimiter(rates(messages=1000.0, message_burst=1000))
-    assert limiter.admit(1200) and not limiter.admit(400)  # the byte burst
-    assert 0.05 < limiter.seconds_until(400) <= 0.11
-    time.sleep(0.12)
+    assert limiter.seconds_until(100) == pytest.approx(0.1)  # one message earned every 0.1 s
+    now[0] += 0.1
+    assert limiter.admit(100) and not limiter.admit(100)
+    limiter = RateLimiter(rates(messages=1000.0, message_burst=1000), clock=lambda: now[0])
+    assert limiter.admit(1200) and not limiter.admit(400)  # the byte burst: 1,500
+    assert limiter.seconds_until(400) == pytest.approx(0.1)  # 100 bytes missing, 1,000 earned a second
+    now[0] += 0.099
+    assert not limiter.admit(400)
+    now[0] += 0.002
     assert limiter.admit(400)
 
 
