@@ -102,9 +102,10 @@ class Config:
     REDIS_SSL_CERT_REQS: str = ""
     # This process's id in `ready` and /healthz (and the cluster's sticky cookie). Empty: a random one.
     NODE_NAME: str = ""
-    # Bearer token of the admin routes (POST /admin/reload). Empty: they do not exist (404).
+    # Bearer token of the admin routes (POST /admin/reload, the review of collected drawings). Empty: they do
+    # not exist (404).
     ADMIN_TOKEN: str = ""
-    # Drawings per live round (one interpreter call); a round's guesses go out before the next starts.
+    # Drawings per live pass (one interpreter call); a pass's guesses go out before the next starts.
     MAX_BATCH: int = _setting(64, low=1)
     # A connection gets at most one prediction per this many milliseconds (its newest state; the last is
     # never dropped). 0: a prediction whenever the worker is free.
