@@ -7,7 +7,7 @@ import os
 
 from alembic import context
 
-from realtime.collect.drawings import database_url, make_engine, metadata
+from realtime.collect.store import database_url, make_engine, metadata
 
 
 def run() -> None:

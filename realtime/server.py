@@ -13,7 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Flask
 from flask_socketio import SocketIO
 
-from realtime.collect.drawings import Collector, DrawingStore, database_url, make_engine
+from realtime.collect.collector import Collector
+from realtime.collect.store import DrawingStore, database_url, make_engine
 from realtime.config import Config
 from realtime.game.clock import Clock, SystemClock
 from realtime.game.play import ADDRESS_BURST, ADDRESS_RATE, Play

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from realtime.collect.drawings import DrawingStore, database_url, make_engine
+from realtime.collect.store import DrawingStore, database_url, make_engine
 from realtime.core.errors import InputError
 from realtime.core.preprocess import normalize_strokes, strokes_from_quickdraw
 

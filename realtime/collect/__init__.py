@@ -1,4 +1,5 @@
-"""Collected drawings (COLLECT_DRAWINGS): the table, the database, the bounded buffer and its writer.
+"""Collected drawings (COLLECT_DRAWINGS): the table and the database (`store`), the bounded buffer and its
+writer (`collector`).
 
 It may import `realtime.core` and `realtime.infra`; never the model, the game or the web.
 """

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from realtime.collect.drawings import Collector, Kept
+from realtime.collect.collector import Collector
+from realtime.collect.store import Kept
 from realtime.game.seats import Ticket
 from realtime.model.live import LivePredictor, Outcome
 

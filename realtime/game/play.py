@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from realtime.collect.drawings import Collector
+from realtime.collect.collector import Collector
 from realtime.core.errors import InputError
 from realtime.game import rules
 from realtime.game.board import Thumbnails, board_room, game_room

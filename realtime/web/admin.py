@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request
 from werkzeug.exceptions import NotFound
 
-from realtime.collect import drawings as collect
+from realtime.collect.store import PAGE_SIZE, DrawingStore, clean_word
 from realtime.core.errors import InputError
 from realtime.model.ranking import ModelError, classes
 from realtime.model.switcher import ReloadUnavailable
@@ -79,7 +79,7 @@ def reload_model() -> tuple[Response, int]:
     return jsonify(model=model.version, labels=classes(model), processes=processes), 200
 
 
-def _drawings() -> collect.DrawingStore:
+def _drawings() -> DrawingStore:
     """Return the collected drawings' table, or answer 404 when nothing is collected."""
     collector = app_state().collector
     if collector is None:
@@ -119,7 +119,7 @@ def review_list() -> tuple[Response, int] | Response:
     state, drawings = app_state(), _drawings()
     rows, total = state.run_blocking(drawings.page, word, page)
     words = state.run_blocking(drawings.words)
-    pages = max(1, -(-total // collect.PAGE_SIZE))
+    pages = max(1, -(-total // PAGE_SIZE))
     return jsonify(
         words=[{"word": w, "count": n} for w, n in words],
         word=word,
@@ -136,7 +136,7 @@ def review_relabel(drawing_id: int) -> tuple[Response, int] | Response:
     """Give a collected drawing another word: `{"word": ...}`."""
     data = request.get_json(silent=True)
     try:
-        word = collect.clean_word(data.get("word") if isinstance(data, dict) else None)
+        word = clean_word(data.get("word") if isinstance(data, dict) else None)
     except InputError as exc:
         return jsonify(code=exc.code, message=exc.message), 400
     if not app_state().run_blocking(_drawings().relabel, drawing_id, word):

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
 
-from realtime.collect import drawings as collect
+from realtime.collect.store import Kept, clean_word, raw_drawing
 from realtime.core import images, preprocess
 from realtime.core.errors import InputError
 from realtime.core.protocol import http_status
@@ -111,9 +111,7 @@ def predict_page() -> str | tuple[str, int]:
     keep = None
     if state.collector is not None and request.form.get("strokes"):
         try:  # the strokes beside the image, for "Was it a camel?": kept only if they are sound
-            keep = json.dumps(
-                collect.raw_drawing(json.loads(request.form["strokes"]), state.config.limits)[1]
-            )
+            keep = json.dumps(raw_drawing(json.loads(request.form["strokes"]), state.config.limits)[1])
         except (ValueError, RecursionError):  # InputError is a ValueError; nesting too deep for JSON
             keep = None
     return render_template(
@@ -136,15 +134,13 @@ def keep_drawing() -> str | tuple[str, int]:
         raise NotFound()
     model = state.model
     try:
-        word = collect.clean_word(request.form.get("word"))
-        strokes, drawing = collect.raw_drawing(
-            json.loads(request.form.get("strokes") or "null"), state.config.limits
-        )
+        word = clean_word(request.form.get("word"))
+        strokes, drawing = raw_drawing(json.loads(request.form.get("strokes") or "null"), state.config.limits)
         _, probabilities = state.classify(model, preprocess.rasterize_strokes, strokes)
     except (ValueError, RecursionError) as exc:  # InputError, or JSON that does not parse (or nests deep)
         error = exc if isinstance(exc, InputError) else InputError("bad_strokes", "the strokes are not JSON")
         return error_page(http_status(error), error.message)
     top, sure = guesses(model, probabilities, TOP_K)
     recognized = sure and top[0]["label"] == word
-    state.collector.keep(collect.Kept(word, drawing, recognized, "page", model.version, top))
+    state.collector.keep(Kept(word, drawing, recognized, "page", model.version, top))
     return render_template("kept.html", word=word, model=model.version)

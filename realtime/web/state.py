@@ -12,7 +12,7 @@ import numpy as np
 from flask import current_app
 from redis import Redis, RedisError
 
-from realtime.collect.drawings import Collector
+from realtime.collect.collector import Collector
 from realtime.config import Config
 from realtime.game.play import Play
 from realtime.infra.metrics import Metrics

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from harness.processes import ServerProcess
-from realtime.collect.drawings import DrawingStore, make_engine
+from realtime.collect.store import DrawingStore, make_engine
 from tests.browser.test_browser import DRAWINGS, FAST, Placement, browser, load_drawing, open_page, replay  # noqa: F401
 
 pytestmark = pytest.mark.browser

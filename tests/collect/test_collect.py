@@ -27,8 +27,16 @@ from sqlalchemy import create_engine, text
 
 from harness.processes import ROOT, ServerProcess
 from harness.quickdraw import canvas_png_data_url, drawings, raw_points
-from realtime.collect import drawings as collect
-from realtime.collect.drawings import Collector, DrawingStore, Kept, database_url, make_engine
+from realtime.collect.collector import Collector
+from realtime.collect.store import (
+    DEFAULT_SQLITE,
+    PAGE_SIZE,
+    DrawingStore,
+    Kept,
+    clean_word,
+    database_url,
+    make_engine,
+)
 from realtime.core import preprocess
 from realtime.core.errors import InputError
 from realtime.infra.metrics import Metrics
@@ -91,7 +99,7 @@ def test_the_table_keeps_lists_pages_relabels_and_deletes(url: str) -> None:
     store.insert([kept("cat") for _ in range(3)] + [kept("camel", recognized=False) for _ in range(50)])
     assert store.words() == [("camel", 50), ("cat", 3)]
     page, total = store.page("camel", 0)
-    assert total == 50 and len(page) == collect.PAGE_SIZE
+    assert total == 50 and len(page) == PAGE_SIZE
     assert len(store.page("camel", 1)[0]) == 2 and store.page("camel", 2)[0] == []
     assert page[0]["id"] > page[-1]["id"], "newest first"
     first = page[0]
@@ -113,7 +121,7 @@ def test_sqlite_is_in_wal_mode(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("", f"sqlite:///{collect.DEFAULT_SQLITE}"),
+        ("", f"sqlite:///{DEFAULT_SQLITE}"),
         ("postgres://u:p@db:5432/x", "postgresql+psycopg://u:p@db:5432/x"),
         ("postgresql://u@db/x", "postgresql+psycopg://u@db/x"),
         ("sqlite:////srv/d.db", "sqlite:////srv/d.db"),
@@ -124,10 +132,10 @@ def test_database_urls(raw: str, expected: str) -> None:
 
 
 def test_words_are_cleaned_and_bad_ones_refused() -> None:
-    assert collect.clean_word("  The  Eiffel Tower ") == "the eiffel tower"
+    assert clean_word("  The  Eiffel Tower ") == "the eiffel tower"
     for bad in ("", "<b>cat</b>", "x" * 65, None, 3, "cat\n; drop table"):
         with pytest.raises(InputError):
-            collect.clean_word(bad)
+            clean_word(bad)
 
 
 # --- the writer -----------------------------------------------------------------------------------------

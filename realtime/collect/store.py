@@ -1,14 +1,11 @@
-"""Collected drawings (COLLECT_DRAWINGS=1): one table in a real database, written off the event loop.
+"""Collected drawings (COLLECT_DRAWINGS=1): one table in a real database, and what goes into it.
 
 `DATABASE_URL` picks the database: unset, a SQLite file under data/ (WAL mode); otherwise any SQLAlchemy
 URL, `postgres://` (what Heroku's Postgres add-on sets) included. The schema is Alembic's (migrations/),
 brought up to date when the server starts. Nothing identifying is stored: no address, no user agent, no
 name from a room, only the drawing, its word and what the model made of it.
 
-`Collector` keeps drawings in a bounded buffer and hands them to the database in batches from a background
-task, through the app's blocking caller (eventlet's OS thread pool, or a plain thread), so that a slow or
-unreachable database never holds up a live guess. When the buffer is full, new drawings are dropped and
-counted (`realtime_collected_drawings_dropped_total`); a clean shutdown writes what is left.
+The calls of `DrawingStore` block: the server makes them off the event loop (realtime.collect.collector).
 """
 
 from __future__ import annotations
@@ -16,9 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,7 +40,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.pool import NullPool
 
 from realtime.core.errors import InputError
@@ -58,8 +52,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE = ROOT / "data" / "drawings.sqlite3"
 MIGRATIONS = ROOT / "migrations"
 MAX_WORD = 64
-BATCH = 200  # drawings per write
-RETRY_MAX_S = 10.0  # a failing database is tried again after 1, 2, 4, ... up to this many seconds
 DB_TIMEOUT_S = 5.0  # the longest a connection attempt or a statement may take
 PAGE_SIZE = 48  # drawings per page of the review
 MAX_TIME_MS = 10 * 60 * 1000  # a drawing's times: at most ten minutes from its first point
@@ -277,116 +269,3 @@ class DrawingStore:
 def utc(moment: datetime) -> datetime:
     """Return a time in UTC (SQLite gives back the stored UTC time without its zone)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-class Collector:
-    """The bounded buffer of drawings to keep and the background task that writes them in batches.
-
-    Only the writer (or the flush at shutdown, while no batch is with the database) takes drawings out of
-    the buffer, and only once the database has them; the database call itself runs through `run_blocking`
-    (an OS thread under eventlet), so it never holds up the event loop. A drawing the database refuses for
-    itself (a value it cannot store) is dropped and counted, so it cannot hold up the others.
-    """
-
-    def __init__(
-        self,
-        store: DrawingStore,
-        run_blocking: Callable[..., Any],
-        start_task: Callable[..., Any],
-        sleep: Callable[[float], None],
-        metrics: Any,
-        max_buffer: int,
-    ) -> None:
-        self.store = store
-        self.run_blocking = run_blocking
-        self.start_task = start_task
-        self.sleep = sleep
-        self.metrics = metrics
-        self.max_buffer = max_buffer
-        self.buffer: deque[Kept] = deque()
-        self.closing = False
-        self.failing = False  # the last write failed: the database is unreachable
-        self._writing = False  # a batch is with the database
-        self._started = False  # the writer task has been started
-        self._state = os_thread_lock()  # guards starting the writer, and the writer against the flush
-
-    def keep(self, kept: Kept) -> None:
-        """Queue a drawing to be written; dropped (and counted) when the buffer is full."""
-        if len(self.buffer) >= self.max_buffer:
-            self.metrics.collect_dropped.inc()
-            return
-        self.buffer.append(kept)
-        self.metrics.collect_buffered.set(len(self.buffer))
-        with self._state:
-            start = not self._started and not self.closing
-            self._started = self._started or start
-        if start:
-            self.start_task(self._run)
-
-    def flush(self, deadline_s: float) -> int:
-        """Stop the writer and write what is buffered, within `deadline_s`; return how many are left."""
-        end = time.monotonic() + deadline_s
-        with self._state:
-            self.closing = True
-        while self._writing and time.monotonic() < end:
-            self.sleep(0.05)
-        if self.failing:
-            log.warning("the database is unreachable: %d collected drawings are lost", len(self.buffer))
-            return len(self.buffer)
-        try:
-            while self.buffer and time.monotonic() < end and not self._writing:
-                self._write(self.store.insert)
-        except Exception as exc:
-            log.warning("could not write the collected drawings at shutdown: %s", exc)
-        if self.buffer:
-            log.warning("%d collected drawings were not written", len(self.buffer))
-        return len(self.buffer)
-
-    def _write(self, insert: Callable[[list[Kept]], Any]) -> int:
-        """Write one batch from the buffer with `insert`; return how many left it (0: none waiting)."""
-        with self._state:
-            if self._writing:
-                return 0
-            batch = [self.buffer[i] for i in range(min(BATCH, len(self.buffer)))]
-            self._writing = bool(batch)
-        if not batch:
-            return 0
-        try:
-            try:
-                insert(batch)
-                written = len(batch)
-            except (DataError, IntegrityError):  # one drawing the database will never take: find it
-                written = 0
-                for one in batch:
-                    try:
-                        insert([one])
-                        written += 1
-                    except (DataError, IntegrityError) as exc:
-                        log.warning("the database refused a drawing of %r: %s", one.word, exc)
-                        self.metrics.collect_dropped.inc()
-        finally:
-            self._writing = False
-        for _ in batch:
-            self.buffer.popleft()
-        self.metrics.collect_buffered.set(len(self.buffer))
-        self.metrics.collected.inc(written)
-        return len(batch)
-
-    def _run(self) -> None:
-        """Write batches while any are waiting; on a failing database, wait longer and longer; never die."""
-        delay = 1.0
-        while not self.closing:
-            try:
-                written = self._write(lambda batch: self.run_blocking(self.store.insert, batch))
-            except Exception as exc:
-                if not self.failing:
-                    log.warning("the database is unreachable (%s): drawings wait in the buffer", exc)
-                self.failing = True
-                self.sleep(delay)
-                delay = min(2 * delay, RETRY_MAX_S)
-                continue
-            if self.failing:
-                log.warning("the database is reachable again: writing the buffered drawings")
-            delay, self.failing = 1.0, False
-            if not written:
-                self.sleep(0.5)
