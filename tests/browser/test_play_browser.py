@@ -16,11 +16,9 @@ from playwright.sync_api import Page
 
 from harness.processes import ServerProcess
 from realtime.game import rules
-from tests.browser.test_browser import Placement, browser, open_page  # noqa: F401 (the fixture)
-from tests.cluster.test_cluster import Balancer
+from tests.support.browser import Placement, open_page
+from tests.support.cluster import Balancer
 from tests.support.players import GameClient, known_drawings
-
-pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "play"
@@ -82,7 +80,7 @@ def wait_round(page: Page, index: int, timeout: float = 20_000) -> str:
 # --- solo -----------------------------------------------------------------------------------------------
 
 
-def test_a_solo_game_recognises_real_drawings_and_sums_up(browser, server, output) -> None:  # noqa: F811
+def test_a_solo_game_recognises_real_drawings_and_sums_up(browser, server, output) -> None:
     page, console = open_page(browser, server.url + "/play")
     page.screenshot(path=output / "play.png")
     page.focus("#solo-start")
@@ -128,7 +126,7 @@ def test_a_solo_game_recognises_real_drawings_and_sums_up(browser, server, outpu
     assert console.errors == []
 
 
-def test_a_solo_round_drawn_with_a_finger_on_a_phone(browser, server, output) -> None:  # noqa: F811
+def test_a_solo_round_drawn_with_a_finger_on_a_phone(browser, server, output) -> None:
     page, console = open_page(
         browser, server.url + "/play", viewport={"width": 390, "height": 780}, has_touch=True, is_mobile=True
     )
@@ -171,7 +169,7 @@ def cluster(output: Path) -> Iterator[Balancer]:
     balancer.stop()
 
 
-def test_a_room_with_a_board_browser_players_and_python_players(browser, cluster, output) -> None:  # noqa: F811
+def test_a_room_with_a_board_browser_players_and_python_players(browser, cluster, output) -> None:
     # The host creates the room from /play and lands on the host page.
     host, host_console = open_page(browser, cluster.url + "/play")
     host.click("#create-room-button")

@@ -13,8 +13,8 @@ import requests
 
 from harness.processes import ServerProcess
 from realtime.game import rules
-from tests.conftest import ServerLauncher
 from tests.support.players import GameClient, known_drawings, unknown_drawing
+from tests.support.servers import ServerLauncher
 
 SECONDS = 6.0  # ROUND_SECONDS here: long enough to draw, short enough to wait out
 EMPTY_S = 1.5

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from harness.page import page_messages
 from harness.quickdraw import drawings
 from realtime.core import preprocess
 from realtime.core.errors import InputError
 from realtime.model.ranking import guesses
 from realtime.model.recognizer import Recognizer
-from tests.conftest import LiveClient
-from tests.process.test_server_process import frames
+from tests.support.live import LiveClient
 
 MODEL = "animals6-q8"
 
@@ -121,7 +121,7 @@ class GameClient(LiveClient):
 
     def draw(self, drawing: list, pace: float = 0.004, stop: Any = None) -> None:
         """Stream a raw drawing as the page batches it, a message every `pace` seconds, until `stop()`."""
-        for event, payload in frames(drawing):
+        for event, payload in page_messages(drawing):
             if stop is not None and stop():
                 return
             payload.pop("seq")

@@ -12,7 +12,7 @@ import pytest
 
 from realtime.model.ranking import classes, guesses
 from realtime.model.recognizer import CALIBRATION_FILE, Recognizer
-from tests.training.test_trainer import write_tiny_data
+from tests.support.tiny_data import write_tiny_data
 from trainer.__main__ import main
 from trainer.architectures import members
 from trainer.calibrate import (
