@@ -8,7 +8,7 @@ their timestamps record. Screenshots go to test-output/play/ (the README's come 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from playwright.sync_api import Page
 
 from harness.processes import ServerProcess
 from realtime.game import rules
-from tests.support.browser import Placement, open_page
+from tests.support.browser import Placement, open_page, replay
 from tests.support.cluster import Balancer
 from tests.support.players import GameClient, known_drawings
 
@@ -43,27 +43,6 @@ def shortest(label: str) -> list:
 def prompt_of(page: Page) -> str:
     """The class the page asks for ("a camel" → "camel")."""
     return page.inner_text("#prompt").split(" ", 1)[1]
-
-
-def replay_until(page: Page, drawing: list, stop: Callable[[], bool], speed: float = 1.0) -> None:
-    """Draw with the mouse at the drawing's own pace until `stop()` (checked every few points)."""
-    place = Placement(page, drawing)
-    start = time.monotonic()
-    origin = drawing[0][2][0]
-    for xs, ys, ts in drawing:
-        for k, (x, y, t) in enumerate(zip(xs, ys, ts, strict=True)):
-            delay = start + (t - origin) / 1000.0 / speed - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            page.mouse.move(*place(x, y))
-            if k == 0:
-                page.mouse.down()
-            if k % 8 == 7 and stop():
-                page.mouse.up()
-                return
-        page.mouse.up()
-        if stop():
-            return
 
 
 def wait_round(page: Page, index: int, timeout: float = 20_000) -> str:
@@ -98,7 +77,8 @@ def test_a_solo_game_recognises_real_drawings_and_sums_up(browser, server, outpu
             assert time.monotonic() - started >= SECONDS - 1.5
             assert page.inner_text("#verdict") == "Sorry, I couldn’t guess it."
             continue
-        replay_until(page, shortest(prompt), lambda: page.is_visible("#verdict"))
+        drawing = shortest(prompt)
+        replay(page, drawing, Placement(page, drawing), stop=lambda: page.is_visible("#verdict"))
         page.wait_for_function(VERDICT_SHOWN, timeout=SECONDS * 1000)
         article = "an" if prompt[0] in "aeiou" else "a"
         assert page.inner_text("#verdict") == f"Oh, I know, it’s {article} {prompt}!"
@@ -224,7 +204,7 @@ def test_a_room_with_a_board_browser_players_and_python_players(browser, cluster
         bot_drawing = next(d for d in known_drawings(prompt) if d is not ada_drawing)
         bots[1].draw(bot_drawing, stop=lambda: bots[1].recognised(bot_id, 1))
         ada = players[0][0]
-        replay_until(ada, ada_drawing, lambda: ada.is_visible("#verdict"), speed=1.5)
+        replay(ada, ada_drawing, Placement(ada, ada_drawing), 1.5, stop=lambda: ada.is_visible("#verdict"))
         ada.wait_for_function(VERDICT_SHOWN, timeout=SECONDS * 1000)
         board.wait_for_function("() => document.querySelectorAll('.thumb.recognised').length === 2")
         badges = board.locator(".thumb.recognised .thumb-badge").all_inner_texts()

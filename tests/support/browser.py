@@ -78,8 +78,13 @@ def replay(
     place: Placement,
     speed: float = 1.0,
     before_last_up: Callable[[], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> None:
-    """Draw strokes with the mouse at `speed` times the pace their timestamps record."""
+    """Draw strokes with the mouse at `speed` times the pace their timestamps record.
+
+    `stop()`, when given, is checked every few points and after each stroke: once it holds, the pen lifts
+    and nothing more is drawn.
+    """
     start = time.monotonic()
     origin = strokes[0][2][0]
     for n, (xs, ys, ts) in enumerate(strokes):
@@ -90,6 +95,11 @@ def replay(
             page.mouse.move(*place(x, y))
             if k == 0:
                 page.mouse.down()
+            if stop is not None and k % 8 == 7 and stop():
+                page.mouse.up()
+                return
         if n == len(strokes) - 1 and before_last_up:
             before_last_up()
         page.mouse.up()
+        if stop is not None and stop():
+            return
