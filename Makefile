@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench lock cluster debian-packages clean
+.PHONY: run test test-fast lint bench lock cluster debian-packages clean
 
 run: $(VENV)/.serve  ## Serve the shipped model on http://127.0.0.1:5000
 	$(PY) -m realtime
@@ -16,6 +16,14 @@ test: $(VENV)/.test debian-packages  ## Lint, then run the whole test suite (bro
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
+
+# The inner loop: the unit folders only (tests/support/suites.py), in-process: no server subprocess,
+# redis-server, PostgreSQL, nginx, browser or training. A unit test that starts one fails.
+test-fast: $(VENV)/.test  ## Lint, then the unit tests only (about a minute): `make test` still runs everything
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -m unit
 
 bench: $(VENV)/.test  ## Benchmark the live path against the classic one (prints a table, writes JSON)
 	$(PY) -m bench

@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
-import math
 import random
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -24,10 +22,9 @@ import psutil
 
 from bench.live_client import LiveClient
 from bench.workers import hear, tell
+from harness.page import FRAME_S, SEND_INTERVAL_S, Step, page_batches
 from harness.quickdraw import ANIMALS, drawings
 
-FRAME_S = 1 / 60  # the page paints new points once per animation frame...
-SEND_INTERVAL_S = 0.033  # ...and sends them at most once per this long (static/sketch.js, SEND_INTERVAL_MS)
 PAGE_SIDE = 1000.0  # the page's logical canvas
 MIN_STEP = 0.5  # the page drops points closer than this to the previous one (both axes)
 LOOK_S = 1.0  # at human speed: time spent looking at the guess before clearing
@@ -36,15 +33,6 @@ START_SPREAD_S = 0.5  # drawers start at random moments within this window, not 
 DRAIN_S = 3.0  # after the run, how long to wait for predictions covering the last updates
 CONNECT_AT_ONCE = 20
 CONNECT_TIMEOUT_S = 20.0
-
-
-@dataclass(frozen=True)
-class Step:
-    """One message of a replayed drawing, `at` seconds after the drawing starts."""
-
-    at: float
-    event: str  # "stroke_points", "stroke_end" or "clear"
-    points: list[list[float]] | None = None
 
 
 def page_strokes(drawing: list[Any]) -> list[list[tuple[float, float, float]]]:
@@ -75,29 +63,12 @@ def replay(
 ) -> tuple[list[Step], float]:
     """Turn a raw drawing into the page's messages at `speed` × its recorded pace, and the cycle's length.
 
-    As the page does: a point is painted at the end of the 60 Hz frame it falls in, and the points painted
-    go out as one message once `send_interval` has passed since the last message (0: every frame); the
-    rest of a stroke goes at once when the pen lifts, with `stroke_end` after it. `clear` comes LOOK_S
-    (scaled) after the last stroke, and the next drawing PAUSE_S (scaled) after that.
+    The drawing is placed on the page's square, batched as the page batches it (harness.page), and
+    followed by `clear` LOOK_S (scaled) after the last stroke; the next drawing starts PAUSE_S (scaled)
+    after that.
     """
-    steps: list[Step] = []
-    at = 0.0
-    sent_at = -math.inf
-    for stroke in page_strokes(drawing):
-        batch: list[list[float]] = []
-        due = painted = 0.0  # when the batch goes out; the end of the frame the last point fell in
-        for x, y, t in stroke:
-            painted = (int(t / 1000.0 / speed / FRAME_S) + 1) * FRAME_S
-            if batch and painted > due:
-                at = sent_at = max(at, due)
-                steps.append(Step(at, "stroke_points", batch))
-                batch = []
-            if not batch:
-                due = max(painted, sent_at + send_interval)
-            batch.append([x, y])
-        at = sent_at = max(at, painted)  # the pen lifts: what is left goes at once
-        steps.append(Step(at, "stroke_points", batch))
-        steps.append(Step(at, "stroke_end"))
+    steps = page_batches(page_strokes(drawing), speed, send_interval)
+    at = steps[-1].at if steps else 0.0
     steps.append(Step(at + LOOK_S / speed, "clear"))
     return steps, at + (LOOK_S + PAUSE_S) / speed
 

@@ -1,4 +1,7 @@
-"""Real Quick, Draw! drawings from ../shared/quickdraw for the tests (read there, never copied)."""
+"""Real Quick, Draw! drawings from ../shared/quickdraw for the tests and the benchmark (read, never copied).
+
+A file of the sample that is not there raises QuickDrawMissing; the tests skip on it, except where CI is set.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
 ANIMALS = ("cat", "dog", "fish", "giraffe", "camel", "octopus")
@@ -27,17 +29,17 @@ class Paired:
     bitmap: np.ndarray  # float32 (28, 28) in [0, 1]
 
 
-class QuickDrawMissing(pytest.skip.Exception):
-    """The Quick, Draw! sample is not beside the repository: a test that needs it is skipped, saying why."""
+class QuickDrawMissing(Exception):
+    """A file of the Quick, Draw! sample is not there (the sample is missing, or only part of it)."""
 
 
 def require_sample() -> None:
-    """Skip the calling test when the sample is missing (for tests whose subprocesses read it)."""
+    """Raise QuickDrawMissing unless the sample is there (for tests whose subprocesses read it)."""
     _require(SHARED / "README.md")
 
 
 def _require(path: Path) -> Path:
-    """Return a file of the sample, or skip the calling test (stop a benchmark) when it is missing."""
+    """Return a file of the sample; raise QuickDrawMissing, saying which, when it is missing."""
     if not path.is_file():
         raise QuickDrawMissing(
             f"needs the Quick, Draw! sample in {SHARED} (../shared/quickdraw beside the repository), "
@@ -72,6 +74,11 @@ def paired() -> tuple[Paired, ...]:
 def raw_points(drawing: list) -> list[list[list[float]]]:
     """Turn a Quick, Draw! drawing into the page's form: one list of [x, y] points per stroke."""
     return [[[float(x), float(y)] for x, y in zip(stroke[0], stroke[1], strict=True)] for stroke in drawing]
+
+
+def quickdraw_form(strokes: list[list[list[float]]]) -> list[list[list[float]]]:
+    """Turn strokes of [x, y] points into Quick, Draw! form [[xs], [ys]] (what `sync` carries)."""
+    return [[[p[0] for p in stroke], [p[1] for p in stroke]] for stroke in strokes]
 
 
 def canvas_image(

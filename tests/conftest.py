@@ -1,67 +1,77 @@
-"""Shared fixtures: stand-in and shipped models, `python -m realtime` servers, screenshot folders."""
+"""Fixtures shared by the test folders, and the hooks that mark each test by its folder.
+
+Each folder of tests/ is one suite (tests/support/suites.py): the unit folders run in-process only and make
+`make test-fast` (`pytest -m unit`); services, process, cluster, browser and training run real programs.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
-import threading
-import time
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Generator, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
-import socketio
-import websocket
+from sqlalchemy import create_engine, text
 
-from harness.processes import ServerError, ServerProcess
-from realtime.core import preprocess
-from realtime.model.ranking import guesses
+from realtime.collect.store import database_url
+from tests.support.models import MODEL, FakeModel
+from tests.support.postgres import PostgresProcess
+from tests.support.servers import ServerLauncher
+from tests.support.suites import FOLDERS, KINDS, UNIT, unit_boundary
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "models" / "animals6-q8"  # the default model
+pytest_plugins = ["pytester", "tests.support.quickdraw_sample"]
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 
 
-class FakeModel:
-    """A deterministic stand-in for Recognizer: a fixed random projection of the bitmap, softmaxed.
+def suite(path: Path) -> str:
+    """Return the marker of the folder a test file is in; refuse a file outside the known folders."""
+    folder = path.relative_to(TESTS).parts[0]
+    if folder not in FOLDERS:
+        raise pytest.UsageError(
+            f"{path.relative_to(ROOT)}: tests/{folder} is not a known test folder; put the test in one of "
+            f"{', '.join(sorted(FOLDERS))} (or add the folder to tests/support/suites.py)"
+        )
+    return FOLDERS[folder]
 
-    It records the size of every batch it is asked to classify, and fails on demand.
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under `-m KIND` alone (`make test-fast` is `-m unit`), do not even import the other folders."""
+    wanted = config.getoption("markexpr")
+    if wanted in KINDS and collection_path.parent == TESTS and collection_path.name in FOLDERS:
+        return FOLDERS[collection_path.name] != wanted or None
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by its folder: unit, services, process, cluster, browser or training."""
+    for item in items:
+        item.add_marker(suite(item.path))
+
+
+def boundary(item: pytest.Item) -> AbstractContextManager[None]:
+    """While a unit test is set up and run, starting a process or training fails it; others run as they are.
+
+    Not around teardowns: a slow suite's module and session fixtures (a PostgreSQL, say) are stopped in the
+    teardown of whichever test comes after them, which may be a unit test.
     """
+    return unit_boundary(item.nodeid) if suite(item.path) == UNIT else nullcontext()
 
-    def __init__(self) -> None:
-        self.name = "fake"
-        self.version = "fake-1"
-        self.labels = ["alpha", "beta", "gamma", "delta", "epsilon"]
-        self.other = None  # no "something else" output
-        self.sure_threshold = 0.5
-        self.weights = np.random.default_rng(7).normal(size=(28 * 28, len(self.labels))) * 3.0
-        self.batches: list[int] = []
-        self.fail = False
 
-    def _probabilities(self, batch: np.ndarray) -> np.ndarray:
-        logits = batch.reshape(len(batch), -1) @ self.weights
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """Set a unit test's fixtures up within its boundary."""
+    with boundary(item):
+        return (yield)
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Classify a (B, 28, 28) batch."""
-        if self.fail:
-            raise RuntimeError("model failure (test)")
-        self.batches.append(len(batch))
-        return self._probabilities(batch)
 
-    def top_of_bitmap(self, bitmap: np.ndarray, k: int | None = 3) -> list[dict[str, Any]]:
-        """Return the guesses the server should send for `bitmap` (top 3 live; all on the HTTP routes)."""
-        return guesses(self, self._probabilities(bitmap[np.newaxis])[0], k)[0]
-
-    def sure_of_bitmap(self, bitmap: np.ndarray) -> bool:
-        """Return whether the server should say it is sure of `bitmap`."""
-        return guesses(self, self._probabilities(bitmap[np.newaxis])[0])[1]
-
-    def top_of(self, strokes: list[list[list[float]]], k: int | None = 3) -> list[dict[str, Any]]:
-        """Return the guesses the server should send for strokes of [x, y] points."""
-        return self.top_of_bitmap(preprocess.rasterize_strokes([np.asarray(s, float) for s in strokes]), k)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Run a unit test within its boundary."""
+    with boundary(item):
+        return (yield)
 
 
 @pytest.fixture
@@ -87,37 +97,6 @@ def real_model() -> Path:
     return MODEL
 
 
-class ServerLauncher:
-    """Start `python -m realtime` servers on 127.0.0.1 (free ports unless told), logging to `log_dir`."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.servers: list[ServerProcess] = []
-
-    def __call__(
-        self,
-        *args: str,
-        env: dict[str, str] | None = None,
-        port_option: bool = True,
-        timeout: float = 60.0,
-        port: int | None = None,
-    ) -> ServerProcess:
-        """Start a server and wait until /healthz answers; fail the test if it does not."""
-        log = self.log_dir / f"server-{len(self.servers)}.log"
-        server = ServerProcess(log, args=args, env=env, port=port, port_option=port_option)
-        self.servers.append(server)
-        try:
-            server.start(timeout)
-        except ServerError as exc:
-            pytest.fail(str(exc))
-        return server
-
-    def stop_all(self) -> None:
-        """Stop every server this launcher started."""
-        for server in self.servers:
-            server.stop()
-
-
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[ServerLauncher]:
     """Start `python -m realtime` servers on free 127.0.0.1 ports; all of them are stopped afterwards."""
@@ -134,147 +113,25 @@ def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     launcher.stop_all()
 
 
-class LiveClient:
-    """A python-socketio client on the WebSocket transport that records what the server sends."""
-
-    def __init__(self, **options: Any) -> None:
-        self.sio = socketio.Client(**{"reconnection": False, **options})
-        self.ready: list[dict[str, Any]] = []
-        self.predictions: list[dict[str, Any]] = []
-        self.errors: list[dict[str, Any]] = []
-        self.connects = 0
-        self.changed = threading.Condition()
-        self.models: list[dict[str, Any]] = []  # `model` events (hot reload)
-        for name in ("ready", "prediction", "error", "model"):
-            self.sio.on(name, self._recorder(name))
-        self.sio.on("connect", self._connected)
-        self.sio.on("disconnect", self._disconnected)
-
-    def _recorder(self, name: str) -> Callable[[Any], None]:
-        store = {
-            "ready": self.ready,
-            "prediction": self.predictions,
-            "error": self.errors,
-            "model": self.models,
-        }[name]
-
-        def record(payload: Any) -> None:
-            with self.changed:
-                store.append(payload)
-                self.changed.notify_all()
-
-        return record
-
-    def _connected(self) -> None:
-        with self.changed:
-            self.connects += 1
-            self.changed.notify_all()
-
-    def _disconnected(self, *reason: Any) -> None:
-        with self.changed:
-            self.changed.notify_all()
-
-    def connect(self, server: ServerProcess, **options: Any) -> LiveClient:
-        """Connect over the WebSocket transport and wait for `ready`."""
-        return self.connect_url(server.url, ["websocket"], **options)
-
-    def connect_url(self, url: str, transports: list[str], **options: Any) -> LiveClient:
-        """Connect to `url` over `transports` and wait for `ready`."""
-        self.sio.connect(url, transports=transports, wait_timeout=10, **options)
-        assert self.wait(lambda: self.ready, 10), "no ready event"
-        return self
-
-    def wait(self, condition: Callable[[], Any], timeout: float) -> bool:
-        """Wait until `condition()` holds (checked whenever something arrives); False on timeout."""
-        with self.changed:
-            return self.changed.wait_for(condition, timeout)
-
-    def prediction(self, seq: int, timeout: float = 10.0) -> dict[str, Any]:
-        """Wait for the prediction that covers `seq` and return it."""
-        found = self.wait(lambda: self.predictions and self.predictions[-1]["seq"] >= seq, timeout)
-        assert found, f"no prediction for seq {seq} within {timeout} s; errors: {self.errors[-3:]}"
-        return self.predictions[-1]
-
-    def emit(self, event: str, *args: Any) -> None:
-        """Send an event with any number of arguments."""
-        if len(args) > 1:
-            self.sio.emit(event, args)  # python-socketio sends a tuple as separate arguments
-        elif args and args[0] is not None:  # and None as no argument at all
-            self.sio.emit(event, args[0])
-        else:
-            self.sio.emit(event)
-
-    def disconnect(self) -> None:
-        """Disconnect (no-op when already disconnected)."""
-        self.sio.disconnect()
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresProcess]:
+    """A throw-away PostgreSQL for the session (in a folder the `postgres` user can reach)."""
+    folder = Path(tempfile.mkdtemp(prefix="collect-pg-"))
+    server = PostgresProcess(folder)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
-class RawSocket:
-    """A raw Engine.IO WebSocket (websocket-client) that has joined the namespace `/`."""
-
-    def __init__(self, server: ServerProcess, timeout: float = 10.0, **options: Any) -> None:
-        self.ws = websocket.create_connection(server.ws_url, timeout=timeout, **options)
-        opened = self.ws.recv()
-        assert isinstance(opened, str) and opened.startswith("0{"), opened
-        self.ws.send("40")
-        self.events: list[tuple[str, Any]] = []
-        while not any(name == "connected" for name, _ in self.events):
-            self._read()
-
-    def _read(self) -> None:
-        """Read one frame: answer pings, record events (and the namespace's connect ack as `connected`)."""
-        frame = self.ws.recv()
-        if frame == "2":
-            self.ws.send("3")
-        elif isinstance(frame, str) and frame.startswith("42"):
-            name, *args = json.loads(frame[2:])
-            self.events.append((name, args[0] if args else None))
-        elif isinstance(frame, str) and frame.startswith("40"):
-            self.events.append(("connected", json.loads(frame[2:])))
-        elif isinstance(frame, str) and frame.startswith("44"):
-            self.events.append(("connect_error", json.loads(frame[2:])))
-        elif frame in ("", "1", None):
-            raise websocket.WebSocketConnectionClosedException("closed by the server")
-
-    def send(self, frame: str | bytes) -> None:
-        """Send one frame as is (bytes as a binary frame)."""
-        if isinstance(frame, bytes):
-            self.ws.send_binary(frame)
-        else:
-            self.ws.send(frame)
-
-    def take(self, name: str, count: int, timeout: float = 10.0) -> list[Any]:
-        """Wait for `count` events called `name`; return (and forget) their payloads."""
-        deadline = time.monotonic() + timeout
-        while sum(1 for n, _ in self.events if n == name) < count:
-            self.ws.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                self._read()
-            except websocket.WebSocketTimeoutException:
-                break
-        taken = [payload for n, payload in self.events if n == name][:count]
-        assert len(taken) == count, f"{len(taken)} of {count} {name!r} events within {timeout} s"
-        self.events = [event for event in self.events if event[0] != name]
-        return taken
-
-    def closed_by_server(self, timeout: float = 10.0) -> bool:
-        """Tell whether the server closes the connection within `timeout` (reading and dropping frames)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.ws.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                self._read()
-            except websocket.WebSocketTimeoutException:
-                return False
-            except (websocket.WebSocketException, OSError):
-                return True
-        return False
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.ws.close()
-
-
-def quickdraw_form(strokes: list[list[list[float]]]) -> list[list[list[float]]]:
-    """Convert strokes of [x, y] points to Quick, Draw! form [[xs], [ys]]."""
-    return [[[p[0] for p in stroke], [p[1] for p in stroke]] for stroke in strokes]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind, as DATABASE_URL would name it."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'drawings.sqlite3'}"
+    server: PostgresProcess = request.getfixturevalue("postgres")
+    engine = create_engine(database_url(server.url))
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS drawings, alembic_version"))
+    engine.dispose()
+    return server.url.replace("postgresql://", "postgres://")  # as Heroku's add-on writes it

@@ -13,9 +13,7 @@ from playwright.sync_api import Browser
 
 from harness.processes import ServerProcess
 from realtime.collect.store import DrawingStore, make_engine
-from tests.browser.test_browser import DRAWINGS, FAST, Placement, browser, load_drawing, open_page, replay  # noqa: F401
-
-pytestmark = pytest.mark.browser
+from tests.support.browser import DRAWINGS, FAST, Placement, load_drawing, open_page, replay
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "collect"
@@ -39,7 +37,7 @@ def server(output: Path, database: str) -> Iterator[ServerProcess]:
 
 
 def test_a_confirmed_drawing_is_kept_and_reviewed(
-    browser: Browser,  # noqa: F811 (the fixture imported above)
+    browser: Browser,
     server: ServerProcess,
     database: str,
     output: Path,

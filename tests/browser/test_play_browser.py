@@ -8,7 +8,7 @@ their timestamps record. Screenshots go to test-output/play/ (the README's come 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +16,9 @@ from playwright.sync_api import Page
 
 from harness.processes import ServerProcess
 from realtime.game import rules
-from tests.browser.test_browser import Placement, browser, open_page  # noqa: F401 (the fixture)
-from tests.cluster.test_cluster import Balancer
+from tests.support.browser import Placement, open_page, replay
+from tests.support.cluster import Balancer
 from tests.support.players import GameClient, known_drawings
-
-pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "play"
@@ -47,27 +45,6 @@ def prompt_of(page: Page) -> str:
     return page.inner_text("#prompt").split(" ", 1)[1]
 
 
-def replay_until(page: Page, drawing: list, stop: Callable[[], bool], speed: float = 1.0) -> None:
-    """Draw with the mouse at the drawing's own pace until `stop()` (checked every few points)."""
-    place = Placement(page, drawing)
-    start = time.monotonic()
-    origin = drawing[0][2][0]
-    for xs, ys, ts in drawing:
-        for k, (x, y, t) in enumerate(zip(xs, ys, ts, strict=True)):
-            delay = start + (t - origin) / 1000.0 / speed - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            page.mouse.move(*place(x, y))
-            if k == 0:
-                page.mouse.down()
-            if k % 8 == 7 and stop():
-                page.mouse.up()
-                return
-        page.mouse.up()
-        if stop():
-            return
-
-
 def wait_round(page: Page, index: int, timeout: float = 20_000) -> str:
     """Wait until round `index` is being drawn on the page; return its prompt."""
     page.wait_for_function(
@@ -82,7 +59,7 @@ def wait_round(page: Page, index: int, timeout: float = 20_000) -> str:
 # --- solo -----------------------------------------------------------------------------------------------
 
 
-def test_a_solo_game_recognises_real_drawings_and_sums_up(browser, server, output) -> None:  # noqa: F811
+def test_a_solo_game_recognises_real_drawings_and_sums_up(browser, server, output) -> None:
     page, console = open_page(browser, server.url + "/play")
     page.screenshot(path=output / "play.png")
     page.focus("#solo-start")
@@ -100,7 +77,8 @@ def test_a_solo_game_recognises_real_drawings_and_sums_up(browser, server, outpu
             assert time.monotonic() - started >= SECONDS - 1.5
             assert page.inner_text("#verdict") == "Sorry, I couldn’t guess it."
             continue
-        replay_until(page, shortest(prompt), lambda: page.is_visible("#verdict"))
+        drawing = shortest(prompt)
+        replay(page, drawing, Placement(page, drawing), stop=lambda: page.is_visible("#verdict"))
         page.wait_for_function(VERDICT_SHOWN, timeout=SECONDS * 1000)
         article = "an" if prompt[0] in "aeiou" else "a"
         assert page.inner_text("#verdict") == f"Oh, I know, it’s {article} {prompt}!"
@@ -128,7 +106,7 @@ def test_a_solo_game_recognises_real_drawings_and_sums_up(browser, server, outpu
     assert console.errors == []
 
 
-def test_a_solo_round_drawn_with_a_finger_on_a_phone(browser, server, output) -> None:  # noqa: F811
+def test_a_solo_round_drawn_with_a_finger_on_a_phone(browser, server, output) -> None:
     page, console = open_page(
         browser, server.url + "/play", viewport={"width": 390, "height": 780}, has_touch=True, is_mobile=True
     )
@@ -171,7 +149,7 @@ def cluster(output: Path) -> Iterator[Balancer]:
     balancer.stop()
 
 
-def test_a_room_with_a_board_browser_players_and_python_players(browser, cluster, output) -> None:  # noqa: F811
+def test_a_room_with_a_board_browser_players_and_python_players(browser, cluster, output) -> None:
     # The host creates the room from /play and lands on the host page.
     host, host_console = open_page(browser, cluster.url + "/play")
     host.click("#create-room-button")
@@ -226,7 +204,7 @@ def test_a_room_with_a_board_browser_players_and_python_players(browser, cluster
         bot_drawing = next(d for d in known_drawings(prompt) if d is not ada_drawing)
         bots[1].draw(bot_drawing, stop=lambda: bots[1].recognised(bot_id, 1))
         ada = players[0][0]
-        replay_until(ada, ada_drawing, lambda: ada.is_visible("#verdict"), speed=1.5)
+        replay(ada, ada_drawing, Placement(ada, ada_drawing), 1.5, stop=lambda: ada.is_visible("#verdict"))
         ada.wait_for_function(VERDICT_SHOWN, timeout=SECONDS * 1000)
         board.wait_for_function("() => document.querySelectorAll('.thumb.recognised').length === 2")
         badges = board.locator(".thumb.recognised .thumb-badge").all_inner_texts()

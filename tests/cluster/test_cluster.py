@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -26,65 +25,13 @@ import pytest
 import requests
 
 from harness.cluster import render_nginx
-from harness.processes import ROOT, free_port
+from harness.page import stream_drawing
 from harness.quickdraw import drawings
-from realtime.__main__ import needs_dns
 from realtime.core import images, preprocess
-from realtime.web.transport import NodeCookie
-from tests.conftest import LiveClient
-from tests.process.test_server_process import frames
+from tests.support.cluster import TOKEN, Balancer
+from tests.support.live import LiveClient
 
-pytestmark = pytest.mark.slow
 DRAWINGS = [("fish", 22), ("cat", 14), ("giraffe", 0)]  # held out by the trainer; the model gets them right
-TOKEN = "cluster-test-token-0123456789"
-
-
-class Balancer:
-    """A `python -m harness.cluster` process: its balancer's URL, its log, its children."""
-
-    def __init__(self, log: Path, workers: int = 2, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "harness.cluster",
-                    "--workers",
-                    str(workers),
-                    "--port",
-                    str(self.port),
-                ],
-                cwd=ROOT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "ADMIN_TOKEN": TOKEN, **(env or {})},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 90
-        while "workers behind nginx" not in self.log_text():
-            assert self.process.poll() is None, self.log_text()[-3000:]
-            assert time.monotonic() < deadline, self.log_text()[-3000:]
-            time.sleep(0.2)
-
-    def log_text(self) -> str:
-        """Return what the cluster printed so far."""
-        return self.log.read_text(errors="replace")
-
-    def family(self) -> list[psutil.Process]:
-        """Return the cluster's child processes (Redis, workers, nginx and its worker)."""
-        return psutil.Process(self.process.pid).children(recursive=True)
-
-    def workers(self) -> list[psutil.Process]:
-        """Return the server processes."""
-        return [p for p in self.family() if p.cmdline()[1:3] == ["-m", "realtime"]]
-
-    def stop(self) -> None:
-        """Stop the cluster as a user would (SIGTERM)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +44,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balancer]:
 
 def draw(client: LiveClient, word: str, index: int) -> str:
     """Stream a real drawing as the page batches it; return the top guess for the whole of it."""
-    messages = frames(drawings(word)[index]["drawing"])
-    for event, payload in messages:
-        client.emit(event, payload)
-        time.sleep(0.004)
-    return client.prediction(messages[-1][1]["seq"], timeout=30)["top"][0]["label"]
+    last = stream_drawing(client.emit, drawings(word)[index]["drawing"])
+    return client.prediction(last, timeout=30)["top"][0]["label"]
 
 
 def in_parallel(count: int, work: Callable[[int], Any]) -> list[Any]:
@@ -352,27 +296,3 @@ def test_the_nginx_template_fills_in_to_a_valid_configuration(tmp_path: Path) ->
         check=False,
     )
     assert checked.returncode == 0, checked.stderr
-
-
-def test_the_sticky_cookie_is_compared_exactly() -> None:
-    seen: list[list[tuple[str, str]]] = []
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        start_response("200 OK", [])
-        return [b""]
-
-    middleware = NodeCookie(app, "w1")
-    for cookie in ("", "realtime_node=w10", "other=1; realtime_node=w1"):
-        environ = {"PATH_INFO": "/socket.io/", "HTTP_COOKIE": cookie}
-        middleware(environ, lambda status, headers, *_: seen.append(headers))
-    assert [bool(headers) for headers in seen] == [True, True, False]
-    assert seen[1] == [("Set-Cookie", "realtime_node=w1; Path=/; HttpOnly; SameSite=Lax")]
-
-
-@pytest.mark.parametrize(
-    ("url", "lookup"),
-    [("", False), ("redis://127.0.0.1:6379/0", False), ("rediss://[::1]:6380", False),
-     ("redis://localhost:6379", False), ("rediss://ec2-1-2-3-4.compute.example.com:6380", True)],
-)  # fmt: skip
-def test_green_dns_stays_on_when_redis_has_a_host_name(url: str, lookup: bool) -> None:
-    assert needs_dns(url) is lookup

@@ -23,12 +23,12 @@ import pytest
 import requests
 import socketio
 
+from harness.page import stream_drawing
 from harness.processes import RedisProcess, ServerProcess
 from harness.quickdraw import drawings
-from tests.conftest import LiveClient, ServerLauncher
-from tests.process.test_server_process import frames
+from tests.support.live import LiveClient
+from tests.support.servers import ServerLauncher
 
-pytestmark = pytest.mark.slow
 CHANNEL = "realtime"  # the message queue's channel (realtime.server.create_app)
 
 
@@ -64,11 +64,7 @@ def stream(client: LiveClient, word: str, index: int, first_seq: int) -> tuple[s
     """Clear, stream a real drawing as the page batches it; return its top guess and the seconds it took."""
     started = time.monotonic()
     client.emit("clear", {"seq": first_seq})
-    messages = frames(drawings(word)[index]["drawing"])
-    for event, payload in messages:
-        client.emit(event, {**payload, "seq": payload["seq"] + first_seq})
-        time.sleep(0.005)
-    last = messages[-1][1]["seq"] + first_seq
+    last = stream_drawing(client.emit, drawings(word)[index]["drawing"], first_seq=first_seq + 1)
     return client.prediction(last, timeout=10)["top"][0]["label"], time.monotonic() - started
 
 

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.cluster.test_cluster import Balancer
+from tests.support.cluster import Balancer
 from tests.support.players import GameClient, known_drawings
 
-pytestmark = pytest.mark.slow
 SECONDS = 8.0
 ENV = {"ROUND_SECONDS": str(SECONDS), "ROOM_HOST_GRACE_S": "3", "ROOM_EMPTY_S": "2"}
 

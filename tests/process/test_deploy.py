@@ -17,13 +17,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from harness.processes import ROOT, free_port
 from harness.quickdraw import drawings
 
 SLUG_LIMIT_MB = 500
-pytestmark = pytest.mark.slow
 
 
 def folder_mb(path: Path) -> float:

@@ -32,12 +32,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from harness.processes import ServerProcess
-from harness.quickdraw import canvas_png_data_url, drawings
+from harness.quickdraw import canvas_png_data_url, drawings, quickdraw_form
 from realtime.core import images
 from realtime.core.errors import InputError
 from realtime.core.protocol import MAX_SEQ, is_blank
-from tests.conftest import LiveClient, RawSocket, ServerLauncher, quickdraw_form
 from tests.support.images import data_url, png_bomb
+from tests.support.live import LiveClient, RawSocket
+from tests.support.servers import ServerLauncher
 
 # Every message gets its answer: the rate limits are not what is tested here (see test_robustness_load).
 UNLIMITED = {

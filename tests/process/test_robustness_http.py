@@ -27,12 +27,14 @@ import websocket
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from harness.processes import ServerProcess
-from harness.quickdraw import ANIMALS, canvas_png_data_url, drawings, raw_points
+from harness.processes import ROOT, ServerProcess
+from harness.quickdraw import ANIMALS, canvas_png_data_url, drawings, quickdraw_form, raw_points
 from realtime.core import preprocess
 from realtime.model.recognizer import ModelError, Recognizer
-from tests.conftest import MODEL, ROOT, LiveClient, RawSocket, ServerLauncher, quickdraw_form
 from tests.support.images import data_url, png_bomb
+from tests.support.live import LiveClient, RawSocket
+from tests.support.models import MODEL
+from tests.support.servers import ServerLauncher
 
 MAX_BYTES = 1_000_000
 AUDIT_HOOK = """

@@ -8,70 +8,29 @@
 - Restart: the server is killed mid-drawing and started again on the same port; the client reconnects,
   syncs, and its next prediction is that of the whole drawing.
 
-Run as a script, this module is the flooder: `python -m tests.test_robustness_load WS_URL SECONDS`.
+The flooder is tests/support/flooder.py, run as its own process.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import psutil
 import requests
-import websocket
 
-from harness.processes import ServerProcess, free_port
-from harness.quickdraw import ANIMALS, drawings, raw_points
-from tests.conftest import ROOT, LiveClient, RawSocket, ServerLauncher, quickdraw_form
-from tests.process.test_server_process import frames
-
-# --- the flooder ----------------------------------------------------------------------------------------
-
-
-def flood(ws_url: str, seconds: float) -> dict[str, Any]:
-    """Send `stroke_points` updates as fast as the connection takes them; return what was sent and heard."""
-    ws = websocket.create_connection(ws_url, timeout=10)
-    ws.recv()  # Engine.IO open
-    ws.send("40")
-    heard: Counter[str] = Counter()
-
-    def listen() -> None:
-        try:
-            while True:
-                frame = ws.recv()
-                if frame == "2":
-                    ws.send("3")
-                elif isinstance(frame, str) and frame.startswith("42"):
-                    name, *args = json.loads(frame[2:])
-                    heard[name if name != "error" else f"error:{args[0]['code']}"] += 1
-        except (websocket.WebSocketException, OSError):
-            pass
-
-    threading.Thread(target=listen, daemon=True).start()
-    sent = 0
-    deadline = time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            ws.sock.settimeout(max(0.01, deadline - time.monotonic()))  # the server may push back
-            x, y = sent % 997, sent * 7 % 991
-            ws.send(f'42["stroke_points",{{"seq":{sent + 1},"points":[[{x},{y}],[{y},{x}]]}}]')
-            sent += 1
-    except websocket.WebSocketTimeoutException:
-        pass  # held back until the end: TCP's buffers are full and the server is not reading
-    time.sleep(0.5)  # the last answers
-    ws.close()
-    return {"sent": sent, "heard": dict(heard)}
-
+from harness.page import stream_drawing
+from harness.processes import ROOT, ServerProcess, free_port
+from harness.quickdraw import ANIMALS, drawings, quickdraw_form, raw_points
+from tests.support.live import LiveClient, RawSocket
+from tests.support.servers import ServerLauncher, raise_file_limit
 
 # --- helpers --------------------------------------------------------------------------------------------
 
@@ -114,15 +73,6 @@ def wait_for_connections(server: ServerProcess, count: int, timeout: float = 30.
     raise AssertionError(f"{server.health()['connections']} connections, not {count}, after {timeout} s")
 
 
-def raise_file_limit(wanted: int) -> None:
-    """Raise this process's soft limit on open files (servers started later inherit it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
-    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= wanted, "the hard limit on open files is too low"
-
-
 # --- flood ----------------------------------------------------------------------------------------------
 
 
@@ -140,7 +90,7 @@ def flooded(server: ServerProcess, victim: Victim) -> tuple[list[float], dict[st
     # The flooder runs niced: on a small machine its own CPU would otherwise be taken from the server
     # and the victim, which says nothing about the server (a real flooder brings its own CPU).
     flooder = subprocess.Popen(
-        [sys.executable, "-m", "tests.test_robustness_load", server.ws_url, str(FLOOD_S)],
+        [sys.executable, "-m", "tests.support.flooder", server.ws_url, str(FLOOD_S)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -188,12 +138,8 @@ DRAWING = 20
 
 
 def draw(client: LiveClient, drawing: list[Any]) -> dict[str, Any]:
-    """Stream a raw drawing as the page would (points per 60 Hz frame, paced at 100 messages a second)."""
-    messages = frames(drawing)
-    for event, payload in messages:
-        client.emit(event, payload)
-        time.sleep(0.01)
-    return client.prediction(messages[-1][1]["seq"], timeout=30)
+    """Stream a raw drawing as the page would (at twice the pace it was drawn); return the last prediction."""
+    return client.prediction(stream_drawing(client.emit, drawing, speed=2.0), timeout=30)
 
 
 def crowd(server: ServerProcess, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]], int]:
@@ -271,11 +217,7 @@ def test_a_restart_mid_drawing_loses_nothing(start_server: ServerLauncher) -> No
     client.connect(server)
     # The first half of the strokes, as the page streams them; the page keeps the drawing too.
     half = len(strokes) // 2
-    seq = 0
-    for event, payload in frames(record[:half]):
-        seq = payload["seq"]
-        client.emit(event, payload)
-        time.sleep(0.01)
+    seq = stream_drawing(client.emit, record[:half], speed=2.0)
     assert same_guesses(client.prediction(seq)["top"], api_top(server, quickdraw_form(strokes[:half])))
     # The server dies mid-drawing; the person goes on drawing meanwhile (the page keeps the strokes).
     os.kill(server.process.pid, signal.SIGKILL)
@@ -289,21 +231,9 @@ def test_a_restart_mid_drawing_loses_nothing(start_server: ServerLauncher) -> No
     client.emit("sync", {"seq": seq, "strokes": quickdraw_form(strokes[:drawn])})
     assert same_guesses(client.prediction(seq)["top"], api_top(restarted, quickdraw_form(strokes[:drawn])))
     # The rest of the drawing streams on as usual; the final guess is that of the whole drawing.
-    for event, payload in frames(record[drawn:]):
-        client.emit(event, {**payload, "seq": payload["seq"] + seq})
-        time.sleep(0.01)
-    last = seq + len(frames(record[drawn:]))
+    last = stream_drawing(client.emit, record[drawn:], first_seq=seq + 1, speed=2.0)
     final = client.prediction(last)
     client.disconnect()
     assert final["seq"] == last
     assert same_guesses(final["top"], api_top(restarted, record))
     assert client.errors == []
-
-
-def main() -> None:
-    """Run the flooder: print what it sent and heard as JSON."""
-    print(json.dumps(flood(sys.argv[1], float(sys.argv[2]))))
-
-
-if __name__ == "__main__":
-    main()

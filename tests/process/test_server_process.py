@@ -1,7 +1,7 @@
 """The server as deployed: `python -m realtime` in a subprocess on 127.0.0.1, spoken to over real sockets.
 
-A python-socketio client streams a real drawing over the WebSocket transport, batched per 60 Hz frame as
-the page sends it, in both async modes; the classic form POST and /healthz go over HTTP. The serving
+A python-socketio client streams a real drawing over the WebSocket transport, batched as the page sends
+it (harness.page), in both async modes; the classic form POST and /healthz go over HTTP. The serving
 process must never load TensorFlow.
 """
 
@@ -19,28 +19,9 @@ import pytest
 import requests
 import socketio
 
-from harness.processes import ServerProcess
+from harness.page import page_messages
+from harness.processes import ROOT, ServerProcess
 from harness.quickdraw import canvas_png_data_url, drawings, raw_points
-from tests.conftest import ROOT
-
-FRAME_MS = 1000 / 60
-
-
-def frames(drawing: list[Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Turn a raw drawing into the page's messages: points batched per animation frame, then stroke_end."""
-    messages: list[tuple[str, dict[str, Any]]] = []
-    for xs, ys, ts in drawing:
-        batch: list[list[float]] = []
-        frame = None
-        for x, y, t in zip(xs, ys, ts, strict=True):
-            if batch and int(t // FRAME_MS) != frame:
-                messages.append(("stroke_points", {"points": batch}))
-                batch = []
-            frame = int(t // FRAME_MS)
-            batch.append([float(x), float(y)])
-        messages.append(("stroke_points", {"points": batch}))
-        messages.append(("stroke_end", {}))
-    return [(event, {"seq": seq, **payload}) for seq, (event, payload) in enumerate(messages, start=1)]
 
 
 def tensorflow_mappings(pid: int) -> list[str]:
@@ -107,7 +88,7 @@ def test_streaming_a_real_drawing_over_a_websocket(
     health = requests.get(server.url + "/healthz", timeout=5).json()
     assert health["status"] == "ok" and health["version"].startswith("animals6-")
     record = drawings(word)[index]
-    messages = frames(record["drawing"])
+    messages = page_messages(record["drawing"])
     predictions = stream(server, messages)
     seqs = [p["seq"] for p in predictions]
     assert seqs == sorted(set(seqs)), "predictions must arrive in seq order, each seq once"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import socket
 import time
 from collections.abc import Iterator
@@ -17,23 +18,20 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from harness.page import stream_drawing
 from harness.processes import ServerProcess
 from harness.quickdraw import drawings
-from tests.conftest import LiveClient, ServerLauncher
-from tests.process.test_robustness_load import raise_file_limit
-from tests.process.test_server_process import frames
+from tests.support.live import LiveClient
+from tests.support.servers import ServerLauncher, raise_file_limit
 
 HALF_OPEN = 1500
-pytestmark = pytest.mark.slow
 
 
 def draw(client: LiveClient, word: str, first_seq: int = 1) -> str:
     """Clear, then stream a real drawing as the page batches it; return the top guess for the whole of it."""
     client.emit("clear", {"seq": first_seq})
-    messages = frames(drawing(word))
-    for event, payload in messages:
-        client.emit(event, {**payload, "seq": payload["seq"] + first_seq})
-    return client.prediction(messages[-1][1]["seq"] + first_seq, timeout=20)["top"][0]["label"]
+    last = stream_drawing(client.emit, drawing(word), first_seq=first_seq + 1, speed=math.inf)
+    return client.prediction(last, timeout=20)["top"][0]["label"]
 
 
 def drawing(word: str) -> list:

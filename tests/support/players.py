@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 from flask import Flask
 
+from harness.page import page_messages
 from harness.quickdraw import drawings
 from realtime import socketio
 from realtime.core import preprocess
 from realtime.core.errors import InputError
 from realtime.model.ranking import guesses
 from realtime.model.recognizer import Recognizer
-from tests.conftest import LiveClient
-from tests.process.test_server_process import frames
+from tests.support.live import LiveClient
 
 MODEL = "animals6-q8"
 
@@ -60,7 +60,7 @@ def known_drawings(label: str, count: int = 3) -> tuple[list, ...]:
 def unknown_drawing(label: str, prompt: str) -> list:
     """Return a raw drawing of `label` that the shipped model is never sure is `prompt`, at any stage.
 
-    Every stage: the drawing as the server holds it after each message the page sends (`frames`).
+    Every stage: the drawing as the server holds it after each message the page sends (`page_messages`).
     """
     model = shipped_model()
     for record in drawings(label, "raw"):
@@ -79,7 +79,7 @@ def unknown_drawing(label: str, prompt: str) -> list:
 def _stages(drawing: list) -> list[list[np.ndarray]]:
     """Return the strokes the server holds after each of the page's messages for a raw drawing."""
     stages, done, stroke = [], [], []
-    for event, payload in frames(drawing):
+    for event, payload in page_messages(drawing):
         if event == "stroke_points":
             stroke = stroke + payload["points"]
             stages.append([*done, np.asarray(stroke, float)])
@@ -146,7 +146,7 @@ class GameClient(LiveClient):
 
     def draw(self, drawing: list, pace: float = 0.004, stop: Any = None) -> None:
         """Stream a raw drawing as the page batches it, a message every `pace` seconds, until `stop()`."""
-        for event, payload in frames(drawing):
+        for event, payload in page_messages(drawing):
             if stop is not None and stop():
                 return
             payload.pop("seq")
@@ -277,7 +277,7 @@ class AppClient:
 
     def draw(self, drawing: list, stop: Callable[[], bool] | None = None) -> None:
         """Stream a raw drawing as the page batches it, FRAME_S apart, each predicted, until `stop()`."""
-        for event, payload in frames(drawing):
+        for event, payload in page_messages(drawing):
             if stop is not None and stop():
                 return
             self.clock.advance(FRAME_S)

@@ -14,7 +14,7 @@ from realtime.model.files import CALIBRATION_FILE
 from realtime.model.litert import LiteRTRunner
 from realtime.model.ranking import classes, guesses
 from realtime.model.recognizer import Recognizer
-from tests.training.test_trainer import write_tiny_data
+from tests.support.tiny_data import write_tiny_data
 from trainer.__main__ import main
 from trainer.architectures import members
 from trainer.calibrate import (

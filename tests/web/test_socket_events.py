@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from flask_socketio import SocketIOTestClient
 
-from harness.quickdraw import canvas_png_data_url, drawings, raw_points
+from harness.quickdraw import canvas_png_data_url, drawings, quickdraw_form, raw_points
 from realtime import create_app, socketio
 from realtime.config import Config
 from realtime.core import images, preprocess
@@ -79,11 +79,6 @@ def send_strokes(client: SocketIOTestClient, strokes: Strokes, seq: int = 0, bat
         seq += 1
         client.emit("stroke_end", {"seq": seq})
     return seq
-
-
-def quickdraw_form(strokes: Strokes) -> list[list[list[float]]]:
-    """Convert strokes of [x, y] points to Quick, Draw! form [[xs], [ys]]."""
-    return [[[p[0] for p in stroke], [p[1] for p in stroke]] for stroke in strokes]
 
 
 # --- connection ---------------------------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""The test folders and what each may do: the unit folders run in-process only (`make test-fast`).
+
+Every folder of tests/ is one suite, named by its marker; the conftest marks each test by its folder.
+While a unit test is set up and run, starting a process or loading TensorFlow fails it (OutsideUnitTest),
+saying where the test belongs instead.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+UNIT = "unit"
+# Folder -> its marker. The unit folders mirror the packages they test; the others are the slow suites.
+FOLDERS = {
+    "core": UNIT,
+    "infra": UNIT,
+    "model": UNIT,
+    "collect": UNIT,
+    "game": UNIT,
+    "web": UNIT,
+    "harness": UNIT,
+    "bench": UNIT,
+    "suite": UNIT,
+    "architecture": UNIT,  # the README's map of the packages against the import contracts
+    "services": "services",  # a real redis-server or PostgreSQL, no server process
+    "process": "process",  # `python -m realtime` (or another of the project's programs) as a subprocess
+    "cluster": "cluster",  # `python -m harness.cluster`: workers behind nginx, sharing Redis
+    "browser": "browser",  # Debian's Chromium, driven by Playwright, against a server process
+    "training": "training",  # the trainer: TensorFlow, training runs, the shipped models' figures
+}
+KINDS = frozenset(FOLDERS.values())
+# Programs a unit test may run: `git grep` over the repository's own files starts no server.
+ALLOWED_PROGRAMS = frozenset({"git"})
+TRAINING_PACKAGES = frozenset({"tensorflow", "keras", "tf_keras"})
+
+
+class OutsideUnitTest(AssertionError):
+    """A unit test did what only the process, services, cluster, browser or training suites may do."""
+
+
+def command_line(args: Any) -> list[str]:
+    """Return the words of the command a Popen call runs."""
+    if isinstance(args, str | bytes | os.PathLike):
+        return os.fsdecode(args).split()
+    return [os.fsdecode(word) for word in args]
+
+
+class _RefuseTraining(importlib.abc.MetaPathFinder):
+    """Refuses to import TensorFlow or Keras: a unit test does not train."""
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> None:
+        """Raise OutsideUnitTest for TensorFlow's and Keras's modules; let others be found as usual."""
+        if name.partition(".")[0] in TRAINING_PACKAGES:
+            raise OutsideUnitTest(f"a unit test imported {name}: training belongs in tests/training/")
+
+
+@contextmanager
+def unit_boundary(test: str) -> Iterator[None]:
+    """While `test` runs: starting a process (other than git) or importing TensorFlow fails it."""
+    original = subprocess.Popen.__init__
+
+    def refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **options: Any) -> None:
+        words = command_line(args)
+        if not words or os.path.basename(words[0]) not in ALLOWED_PROGRAMS:
+            raise OutsideUnitTest(
+                f"{test} is a unit test (make test-fast) but runs `{' '.join(words)[:200]}`: a test that "
+                "starts a server, redis-server, PostgreSQL, nginx, a browser or the trainer belongs in "
+                "tests/process/, services/, cluster/, browser/ or training/"
+            )
+        original(self, args, *rest, **options)
+
+    finder = _RefuseTraining()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "__init__", refuse)
+        sys.meta_path.insert(0, finder)
+        try:
+            yield
+        finally:
+            sys.meta_path.remove(finder)
