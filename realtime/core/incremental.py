@@ -5,7 +5,7 @@ points depend only on the drawing's frame (its bounding box), and their pixels a
 and both rarely change once the drawing has its size. So each drawing keeps its settled strokes simplified
 and drawn on a supersampled canvas, and a new state costs the last stroke's simplification, a copy of the
 canvas and the downsampling. The result is the same bitmap as `preprocess.rasterize_points` gives for the
-same points (tests/test_incremental.py checks every state of the sample drawings, bit for bit).
+same points (tests/core/test_incremental.py checks every state of the sample drawings, bit for bit).
 """
 
 from __future__ import annotations
