@@ -1,6 +1,6 @@
 """Profile the server with py-spy while a scenario runs: which functions are on the CPU, and how often.
 
-The server is one process: the event loop, with the live prediction rounds on a green thread of its own,
+The server is one process: the event loop, with the live prediction passes on a green thread of its own,
 and eventlet's tpool threads for PNG decoding. py-spy samples every thread that is running on a CPU (idle
 ones are left out) without pausing the server (`--nonblocking`), so the share of samples per function is
 where the server's CPU goes, including the time LiteRT and OpenCV spend computing with the GIL released
@@ -59,7 +59,7 @@ AREAS = (
         ("realtime/model/recognizer.py", "realtime/model/litert.py", "ai_edge_litert/"),
     ),
     (
-        "live predictor: rounds, results, emits (realtime/model/live.py)",
+        "live predictor: passes, results, emits (realtime/model/live.py)",
         ("realtime/model/live.py", "realtime/core/drawing.py", "realtime/core/protocol.py"),
     ),
     ("other realtime code (handlers, transport)", ("realtime/",)),

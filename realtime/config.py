@@ -80,7 +80,7 @@ class Config:
     MAX_POINTS: int = _setting(preprocess.MAX_POINTS, low=1, high=preprocess.MAX_POINTS)
     MAX_STROKES: int = _setting(preprocess.MAX_STROKES, low=1, high=preprocess.MAX_STROKES)
     MAX_POINTS_PER_MESSAGE: int = _setting(2000, low=1)
-    # Line length at 256×256 (realtime.protocol.Ink checks it per message): 10,000 zigzag units still
+    # Line length at 256×256 (realtime.core.protocol.Ink checks it per message): 10,000 zigzag units still
     # rasterize in about 30 ms, 700,000 take seconds. preprocess.MAX_INK is the ceiling.
     MAX_INK: int = _setting(preprocess.MAX_INK, low=256, high=preprocess.MAX_INK)
     MAX_CONNECTIONS: int = _setting(1000, low=1)

@@ -54,7 +54,7 @@ def _figures_table(metrics: dict[str, Any]) -> list[str]:
         "|---|" + "---|" * len(runs),
     ]
     parts = [("all test drawings", "all"), ("official bitmaps (classes that have them)", "bitmap")]
-    parts.append(("stroke drawings rendered by `realtime.preprocess`", "strokes"))
+    parts.append(("stroke drawings rendered by `realtime.core.preprocess`", "strokes"))
     for title, key in parts:
         if key not in metrics["test"]:
             continue
@@ -98,8 +98,8 @@ def _data_section(metrics: dict[str, Any]) -> list[str]:
         "",
         f"Bitmaps: `{data['bitmap_dir']}` (official `numpy_bitmap` rows, 28×28, white ink on black). "
         f"Stroke drawings: {strokes} (Quick, Draw! ndjson, simplified or raw), rendered to 28×28 with "
-        "`realtime.preprocess.rasterize_quickdraw`, the server's own code path; a drawing found in several "
-        "stroke files (same `key_id`) is used once.",
+        "`realtime.core.preprocess.rasterize_quickdraw`, the server's own code path; a drawing found in "
+        "several stroke files (same `key_id`) is used once.",
         "",
         "A stroke drawing whose rendering is within a mean pixel difference of "
         f"{data['same_drawing_distance']} of a bitmap row is the same drawing: it joins that row's "

@@ -19,7 +19,7 @@ import numpy as np
 
 from realtime.core.errors import InputError
 
-# realtime.preprocess imports OpenCV first, with the cap on image size that OpenCV reads at import.
+# realtime.core.preprocess imports OpenCV first, with the cap on image size that OpenCV reads at import.
 from realtime.core.preprocess import BOX, CANVAS, LINE_DIAMETER, MAX_IMAGE_SIDE, PADDING, SIDE, cv2
 
 MAX_IMAGE_BYTES = 4 * 1024 * 1024  # decoded (base64-free) bytes

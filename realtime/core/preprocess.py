@@ -20,7 +20,8 @@ import numpy as np
 
 from realtime.core.errors import InputError
 
-# OpenCV reads this once, at import: refuse giant images (realtime.images) before any pixel buffer exists.
+# OpenCV reads this once, at import: refuse giant images (realtime.core.images) before any pixel buffer
+# exists.
 MAX_IMAGE_SIDE = 4096
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_SIDE * MAX_IMAGE_SIDE))
 import cv2  # noqa: E402

@@ -21,7 +21,7 @@ class LiteRTRunner:
         self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
-        # The interpreter is not thread-safe: the server's live rounds and tpool's OS threads share it.
+        # The interpreter is not thread-safe: the server's live passes and tpool's OS threads share it.
         self._lock = os_thread_lock()
         self._batch = 0
         self._resize(1)

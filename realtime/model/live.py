@@ -124,7 +124,8 @@ class LivePredictor:
         self._wake = server.eio.create_event()
         self._worker: Any = None
         self._resumed_at = 0.0  # perf_counter() when the running pass last had or gave up the loop
-        # Called with (session, seq, outcome) after each prediction sent (realtime.play looks for the prompt).
+        # Called with (session, seq, outcome) after each prediction sent (realtime.game.play looks for the
+        # prompt).
         self.observer: Callable[[Session, int, Outcome], None] | None = None
 
     def __len__(self) -> int:

@@ -3,7 +3,7 @@
 `POST /admin/reload` asks one process. It loads and verifies the model first (`Model.verify`: the
 folder's check file), so a bad folder changes nothing anywhere; then, with a message queue, it announces
 the switch on a Redis channel of its own and every process (itself included) loads, verifies and
-switches; without one, it switches alone. A process switches between live rounds, tells each of its
+switches; without one, it switches alone. A process switches between live passes, tells each of its
 clients (`model` event) and predicts every open drawing again with the new model.
 """
 

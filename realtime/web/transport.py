@@ -11,7 +11,7 @@ raises a KeyError for it: a 500). Each is logged on one line.
 
 Eventlet's WebSocket also unmasks every incoming frame byte by byte in Python (about 0.35 s per MB, on
 the event loop, so every client waits); `fast_unmask` does the same XOR on whole integers. The hooks that
-put these guards in place are in realtime.compat; the POST guard is plain WSGI middleware.
+put these guards in place are in realtime.web.compat; the POST guard is plain WSGI middleware.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The standard decoder refuses integers of over 4300 digits (ValueError) and overf
 nesting (RecursionError); both escaped python-socketio's packet decoder as logged tracebacks. Here
 integers of over 100 digits parse as floats instead (1e200, or infinity), so the protocol's checks answer
 them like any other bad number; parsing stays linear in the length of the digits. Nesting too deep for
-the decoder is a ValueError, which Engine.IO's decoder and the gate (realtime.gate) treat as malformed.
+the decoder is a ValueError, which Engine.IO's decoder and the gate (realtime.web.gate) treat as malformed.
 """
 
 from __future__ import annotations

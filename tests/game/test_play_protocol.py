@@ -21,6 +21,7 @@ from realtime.config import Config
 from realtime.game import rules
 from realtime.game.board import THUMB_INTERVAL_S
 from realtime.web.events import CLIENT_EVENTS, LiveEvents
+from realtime.web.state import state_of
 from tests.support.players import (
     FRAME_S,
     AppClient,
@@ -64,7 +65,7 @@ def later(app: Flask, clock: FakeClock) -> Callable[[float], None]:
 
     def move(seconds: float) -> None:
         clock.advance(seconds)
-        app.extensions["realtime"].play.tick()
+        state_of(app).play.tick()
 
     return move
 
@@ -199,11 +200,11 @@ def test_a_client_cannot_claim_a_recognition(connect) -> None:
 def test_a_late_prediction_of_the_drawing_from_before_round_ready_does_not_count(app, connect) -> None:
     client, joined = solo(connect)
     client.draw(known_drawings(client.game["round"]["prompt"])[0])
-    seq, session = client.seq, app.extensions["realtime"].live.get(client.sid)
+    seq, session = client.seq, state_of(app).live.get(client.sid)
     assert client.predictions[-1]["sure"] and session.cached is not None
     client.round_ready(1)
     # The prediction worker's pass took the drawing before `round_ready` and sends its guess after it.
-    app.extensions["realtime"].play.observe(session, seq, session.cached[1])
+    state_of(app).play.observe(session, seq, session.cached[1])
     assert not client.recognised(joined["player"], 1)
 
 

@@ -165,7 +165,7 @@ BAD_STROKES = st.one_of(
 
 
 def image_error(url: Any) -> str | None:
-    """Return the error code the server gives a snapshot image (as realtime.events decides), or None."""
+    """Return the error code the server gives a snapshot image (as realtime.web.events decides), or None."""
     try:
         images.data_url_to_bitmap(url, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE)
     except InputError as exc:

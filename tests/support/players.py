@@ -26,6 +26,7 @@ from realtime.core import preprocess
 from realtime.core.errors import InputError
 from realtime.model.ranking import guesses
 from realtime.model.recognizer import Recognizer
+from realtime.web.state import state_of
 from tests.support.live import LiveClient
 
 MODEL = "animals6-q8"
@@ -273,7 +274,7 @@ class AppClient:
 
     def flush(self) -> None:
         """Predict every drawing that changed, as the live predictor's worker would."""
-        self.app.extensions["realtime"].live.flush()
+        state_of(self.app).live.flush()
 
     def draw(self, drawing: list, stop: Callable[[], bool] | None = None) -> None:
         """Stream a raw drawing as the page batches it, FRAME_S apart, each predicted, until `stop()`."""

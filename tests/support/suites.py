@@ -20,6 +20,7 @@ import pytest
 UNIT = "unit"
 # Folder -> its marker. The unit folders mirror the packages they test; the others are the slow suites.
 FOLDERS = {
+    "app": UNIT,  # the top of realtime/: the settings, the app factory, the entry point
     "core": UNIT,
     "infra": UNIT,
     "model": UNIT,

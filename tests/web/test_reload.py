@@ -17,6 +17,7 @@ from realtime.config import Config
 from realtime.model.files import MODELS_DIR
 from realtime.model.ranking import ModelError, classes
 from realtime.model.recognizer import Recognizer, litert_loader
+from realtime.web.state import state_of
 
 TOKEN = "test-token-" + "x" * 16
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -73,7 +74,7 @@ def test_a_missing_or_wrong_token_gets_401_and_changes_nothing(
     app = make_app(ADMIN_TOKEN=TOKEN)
     answer = reload(app, {"model": "everyday20"}, headers)
     assert answer.status_code == 401 and answer.headers["WWW-Authenticate"] == "Bearer"
-    assert app.extensions["realtime"].model.version == "fake-1"
+    assert state_of(app).model.version == "fake-1"
 
 
 def test_guessing_the_token_is_rate_limited(make_app: Callable[..., Flask]) -> None:
@@ -97,7 +98,7 @@ def test_bad_requests_change_nothing(
     app = make_app(ADMIN_TOKEN=TOKEN)
     answer = reload(app, body)
     assert (answer.status_code, answer.json["code"]) == (status, code)
-    assert app.extensions["realtime"].model.version == "fake-1"
+    assert state_of(app).model.version == "fake-1"
 
 
 def test_a_folder_that_fails_its_check_is_refused(make_app: Callable[..., Flask], broken_model: str) -> None:
@@ -106,13 +107,13 @@ def test_a_folder_that_fails_its_check_is_refused(make_app: Callable[..., Flask]
     client.get_received()
     answer = reload(app, {"model": broken_model})
     assert answer.status_code == 422 and "fails its check" in answer.json["message"]
-    assert app.extensions["realtime"].model.version == "fake-1"
+    assert state_of(app).model.version == "fake-1"
     assert client.get_received() == []  # no `model` event
 
 
 def test_a_reload_switches_the_model_tells_clients_and_predicts_again(make_app: Callable[..., Flask]) -> None:
     app = make_app(ADMIN_TOKEN=TOKEN)
-    live = app.extensions["realtime"].live
+    live = state_of(app).live
     drawing, idle = socketio.test_client(app), socketio.test_client(app)
     drawing.get_received(), idle.get_received()
     drawing.emit("stroke_points", {"seq": 1, "points": LINE[0]})
@@ -150,10 +151,10 @@ def test_the_app_gets_every_model_from_the_loader_it_is_given(model: Any) -> Non
 
     config = Config(ASYNC_MODE="threading", MODEL="first", ADMIN_TOKEN=TOKEN)
     app = create_app(config, load_model=load, live_worker=False)
-    assert app.extensions["realtime"].model.version == "first-1"
+    assert state_of(app).model.version == "first-1"
     answer = reload(app, {"model": "second"})
     assert (answer.status_code, answer.json["model"]) == (200, "second-1")
-    assert app.extensions["realtime"].model.version == "second-1"
+    assert state_of(app).model.version == "second-1"
     assert asked == ["first", "second"]
 
 
@@ -198,7 +199,7 @@ def test_a_switch_during_a_round_predicts_its_drawings_again(
     make_app: Callable[..., Flask], model: Any
 ) -> None:
     app = make_app()
-    live = app.extensions["realtime"].live
+    live = state_of(app).live
     client = socketio.test_client(app)
     client.get_received()
     other = Recognizer.from_name("everyday20")

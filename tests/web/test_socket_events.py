@@ -26,6 +26,7 @@ from realtime.core.drawing import Drawing
 from realtime.core.protocol import MAX_SEQ
 from realtime.model.recognizer import Recognizer
 from realtime.web.events import LiveEvents
+from realtime.web.state import state_of
 from tests.support.images import data_url, png_bomb
 
 Strokes = list[list[list[float]]]  # [[[x, y], ...], ...]: the points of each stroke
@@ -62,7 +63,7 @@ def connect(app: Flask, **kwargs: Any) -> SocketIOTestClient:
 
 def flush(app: Flask) -> int:
     """Run one round of the live predictor, as its background worker would."""
-    return app.extensions["realtime"].live.flush()
+    return state_of(app).live.flush()
 
 
 def received(client: SocketIOTestClient, name: str) -> list[dict[str, Any]]:
@@ -99,7 +100,7 @@ def test_connect_sends_ready_with_labels_model_and_limits(app: Flask, model: Any
 
 
 def test_disconnect_frees_the_session(app: Flask) -> None:
-    live = app.extensions["realtime"].live
+    live = state_of(app).live
     first, second = connect(app), connect(app)
     assert len(live) == 2
     first.emit("stroke_points", {"seq": 1, "points": H_LINE[0]})
@@ -525,7 +526,7 @@ def test_metrics_count_messages_predictions_coalescing_and_errors(app: Flask) ->
 def test_readiness_without_a_message_queue(app: Flask) -> None:
     answer = app.test_client().get("/readyz")
     assert answer.status_code == 200
-    node = app.extensions["realtime"].config.NODE_NAME
+    node = state_of(app).config.NODE_NAME
     assert answer.json == {
         "ready": True,
         "draining": False,
@@ -558,7 +559,7 @@ class Emitted:
 @pytest.fixture
 def events(app: Flask, monkeypatch: pytest.MonkeyPatch) -> tuple[LiveEvents, Emitted]:
     """The app's event handlers, with what they emit recorded instead of sent."""
-    namespace = app.extensions["realtime"].events
+    namespace = state_of(app).events
     emitted = Emitted()
     monkeypatch.setattr(namespace, "emit", emitted)
     return namespace, emitted
@@ -568,7 +569,7 @@ def test_each_event_is_a_method_that_parses_applies_and_marks_for_prediction(
     app: Flask, events: tuple[LiveEvents, Emitted]
 ) -> None:
     handlers, emitted = events
-    live = app.extensions["realtime"].live
+    live = state_of(app).live
     handlers.on_connect("sid-1", {}, {"see_bitmap": True})
     [(name, ready)] = emitted.take()
     assert name == "ready" and ready["limits"] == handlers.limits.advertised()
@@ -597,7 +598,7 @@ def test_handlers_refuse_bad_input_without_changing_anything(
     handlers, emitted = events
     handlers.on_connect("sid-2", {})
     emitted.take()
-    drawing = app.extensions["realtime"].live.get("sid-2").drawing
+    drawing = state_of(app).live.get("sid-2").drawing
     handlers.on_stroke_points("sid-2", {"seq": 1, "points": H_LINE[0]})
     handlers.on_stroke_points("sid-2", {"seq": 1, "points": V_LINE[0]})  # stale
     handlers.on_stroke_points("sid-2", {"seq": 2, "points": [[0, "x"]]})
@@ -634,7 +635,7 @@ def test_dispatch_answers_unknown_events_and_handler_failures(
 
 def test_streaming_a_real_drawing_to_the_shipped_model(real_model: Path) -> None:
     app = create_app(Config(ASYNC_MODE="threading"), live_worker=False)
-    recognizer = app.extensions["realtime"].model
+    recognizer = state_of(app).model
     assert isinstance(recognizer, Recognizer)
     assert recognizer.version.startswith("animals6-")
     record = drawings("cat")[14]  # the held-out raw cat drawing of the trainer's test split (seed 0)

@@ -17,6 +17,7 @@ from flask import Flask
 
 from realtime import create_app, socketio
 from realtime.config import Config
+from realtime.web.state import state_of
 from tests.support.images import data_url
 
 LABELS = ["cat", "dog", "fish", "_other"]  # the last output is "something else"
@@ -95,11 +96,11 @@ def test_the_live_prediction_says_whether_the_model_is_sure(app: Flask, case: Ca
     client = socketio.test_client(app)
     client.emit("stroke_points", {"seq": 1, "points": [list(point) for point in zip(*SQUARE, strict=True)]})
     client.emit("stroke_end", {"seq": 2})
-    app.extensions["realtime"].live.flush()
+    state_of(app).live.flush()
     predictions = [event["args"][0] for event in client.get_received() if event["name"] == "prediction"]
     assert [(p["seq"], p["top"][0]["label"], p["sure"]) for p in predictions] == [(2, case.best, case.sure)]
     client.emit("clear", {"seq": 3})
     client.emit("stroke_points", {"seq": 4, "points": [[10, 10]]})  # a single dot: nothing to recognise
-    app.extensions["realtime"].live.flush()
+    state_of(app).live.flush()
     nothing = [event["args"][0] for event in client.get_received() if event["name"] == "prediction"]
     assert [(p["seq"], p["top"], p["sure"]) for p in nothing] == [(4, [], False)]

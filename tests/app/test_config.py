@@ -13,6 +13,7 @@ from realtime import create_app
 from realtime.config import Config
 from realtime.core import images, preprocess
 from realtime.infra.concurrency import call_directly, call_in_tpool
+from realtime.web.state import state_of
 
 
 def test_defaults_are_safe() -> None:
@@ -123,7 +124,7 @@ def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> N
     main = threading.get_ident()
     for mode, caller in (("eventlet", call_in_tpool), ("threading", call_directly)):
         app = create_app(Config(ASYNC_MODE=mode), load_model=lambda _: model, live_worker=False)
-        run_blocking = app.extensions["realtime"].run_blocking
+        run_blocking = state_of(app).run_blocking
         assert run_blocking is caller
         assert (run_blocking(threading.get_ident) != main) is (mode == "eventlet")
     import eventlet
@@ -141,3 +142,13 @@ def test_heavy_calls_leave_the_event_loop_in_eventlet_mode_only(model: Any) -> N
     threads = set(eventlet.GreenPool(12).imap(lambda _: tpool.execute(busy_thread), range(12)))
     assert len(threads) == 3  # eventlet's default would be 20
     tpool.killall()
+
+
+def test_new_limits_have_safe_defaults_and_caps() -> None:
+    config = Config.from_env({})
+    assert config.MAX_IMAGE_SIDE == 1024
+    assert config.MAX_INK == 10_000
+    assert config.RATE_BURST_BYTES >= config.MAX_MESSAGE_BYTES
+    capped = Config.from_env({"MAX_IMAGE_SIDE": "100000", "RATE_BURST_BYTES": "10"})
+    assert capped.MAX_IMAGE_SIDE == preprocess.MAX_IMAGE_SIDE
+    assert capped.RATE_BURST_BYTES == capped.MAX_MESSAGE_BYTES
