@@ -149,6 +149,7 @@ def create_app(
     http.register(app)
     for blueprint in (pages.bp, api.bp, admin.bp, probes.bp):
         app.register_blueprint(blueprint)
+    http.check_bodies(app)
     logging.getLogger(__name__).info(
         "node %s: model %s (%d classes), async mode %s, %s",
         config.NODE_NAME,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
-from flask.sansio.blueprints import BlueprintSetupState
+from flask.blueprints import BlueprintSetupState
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import (
     BadRequest,
@@ -52,6 +52,18 @@ def register(app: Flask) -> None:
     app.register_error_handler(SQLAlchemyError, database_error)
 
 
+def check_bodies(app: Flask) -> None:
+    """Refuse an app with a POST, PUT or PATCH route that does not read its body whole (`@reads_body`)."""
+    forgetful = sorted(
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if BODY_METHODS & (rule.methods or set())
+        and not getattr(app.view_functions[rule.endpoint], "reads_body", False)
+    )
+    if forgetful:
+        raise RuntimeError(f"routes that take a body must read it with @reads_body: {', '.join(forgetful)}")
+
+
 def article(word: str) -> str:
     """Return the indefinite article for a word: "an" before a vowel, else "a" (as static/guesses.js)."""
     return "an" if word[:1].lower() in "aeiou" else "a"
@@ -67,7 +79,8 @@ def reads_body(view: View) -> View:
 
     Werkzeug cannot: under eventlet (no `wsgi.input_terminated`) it hands the view an empty body, and its
     own server cuts a long body at the cap without saying so. It runs after the blueprint's checks (the
-    admin token), just before the view. Every route of a POST, PUT or PATCH must have it (a test checks).
+    admin token), just before the view. Every route of a POST, PUT or PATCH must have it: the app factory
+    checks (`check_bodies`).
     """
 
     @functools.wraps(view)
