@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from realtime.infra.concurrency import ASYNC_MODES
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from realtime.config import Config
+    from realtime.web.state import AppState
 
 # Request slots beyond MAX_CONNECTIONS (each WebSocket holds one): page loads and long-polling requests.
 SPARE_SLOTS = 256
@@ -131,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     from realtime.model.ranking import ModelError
     from realtime.server import create_app, socketio
     from realtime.web.compat import IncompatibleLibrary
+    from realtime.web.state import state_of
 
     try:
         app = create_app(config)
@@ -141,12 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     if config.ASYNC_MODE == "threading":
         # Werkzeug's server is the threading mode's only WebSocket-capable server; eventlet is for production.
         socketio.run(app, host=config.HOST, port=config.PORT, allow_unsafe_werkzeug=True)
-        flush_collected(app)
+        flush_collected(state_of(app))
     else:
         serve_eventlet(app, config)
 
 
-def serve_eventlet(app: Any, config: Config) -> None:
+def serve_eventlet(app: Flask, config: Config) -> None:
     """Serve the app with eventlet's production WSGI server, sending each reply without delay."""
     import socket
 
@@ -154,7 +158,9 @@ def serve_eventlet(app: Any, config: Config) -> None:
     import eventlet.wsgi
 
     from realtime.web import compat
+    from realtime.web.state import state_of
 
+    state = state_of(app)
     host, port = config.HOST, config.PORT
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     listener = eventlet.listen(address, family)
@@ -166,7 +172,7 @@ def serve_eventlet(app: Any, config: Config) -> None:
     # A request's line and headers must arrive within HEADER_TIMEOUT, and no read or write may stall for
     # longer (a stalled body); Engine.IO sets its WebSockets' own timeout (ping interval plus timeout).
     # debug=False: eventlet's default sends the traceback of a failed request to the client.
-    drain_on_sigterm(app, listener)
+    drain_on_sigterm(state, listener)
     eventlet.wsgi.server(
         listener,
         app,
@@ -178,25 +184,24 @@ def serve_eventlet(app: Any, config: Config) -> None:
     )
     # Accepting has stopped (SIGTERM). Give the close packets sent to every client a moment to leave, then
     # exit: the green threads left (the live worker, Engine.IO's) would keep the interpreter running.
-    state = app.extensions["realtime"]
     deadline = time.monotonic() + SHUTDOWN_S
     while len(state.live) and time.monotonic() < deadline:
         eventlet.sleep(0.05)
-    flush_collected(app)
+    flush_collected(state)
     eventlet.sleep(CLOSE_GRACE_S)
     logging.getLogger("realtime").info("stopped")
     logging.shutdown()
     os._exit(0)
 
 
-def flush_collected(app: Any) -> None:
+def flush_collected(state: AppState) -> None:
     """Write the collected drawings still waiting for the database (at shutdown: batches until FLUSH_S)."""
-    collector = app.extensions["realtime"].collector
+    collector = state.collector
     if collector is not None:
         collector.flush(FLUSH_S)
 
 
-def drain_on_sigterm(app: Any, listener: Any) -> None:
+def drain_on_sigterm(state: AppState, listener: Any) -> None:
     """On SIGTERM: stop accepting, ask every client to reconnect (elsewhere), exit within SHUTDOWN_S.
 
     Behind a balancer the clients land on another process and `sync` their drawings; /readyz answers 503
@@ -211,7 +216,6 @@ def drain_on_sigterm(app: Any, listener: Any) -> None:
 
     log = logging.getLogger("realtime")
     accepting = greenlet.getcurrent()
-    state = app.extensions["realtime"]
 
     def drain() -> None:
         """Stop accepting, close every session, and give in-flight requests until SHUTDOWN_S."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from flask import current_app
+from flask import Flask, current_app
 from redis import Redis, RedisError
 
 from realtime.collect.collector import Collector
@@ -76,7 +76,12 @@ class AppState:
 
 def app_state() -> AppState:
     """Return the current app's shared state."""
-    state: AppState = current_app.extensions[EXTENSION]
+    return state_of(current_app)
+
+
+def state_of(app: Flask) -> AppState:
+    """Return `app`'s shared state (outside a request: the entry point, tests)."""
+    state: AppState = app.extensions[EXTENSION]
     return state
 
 

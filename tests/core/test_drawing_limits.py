@@ -1,4 +1,4 @@
-"""A drawing within its limits, alone: ink measured as the rasterizer scales it, capped, given back by undo."""
+"""A drawing within its limits, alone: ink measured as the rasterizer scales it, capped, given back."""
 
 from __future__ import annotations
 

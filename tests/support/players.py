@@ -182,6 +182,11 @@ class FakeClock:
         self.steady += seconds
 
 
+def _events(name: str) -> property:
+    """Return a property: the payloads of every `name` event an AppClient received so far."""
+    return property(lambda client: client.received(name), doc=f"The `{name}` events received so far.")
+
+
 class AppClient:
     """A page connected to an in-process app (made with `live_worker=False` and a FakeClock).
 
@@ -209,40 +214,13 @@ class AppClient:
                 self.log.append((event["name"], event["args"][0] if event["args"] else None))
         return [payload for event, payload in self.log if event == name]
 
-    @property
-    def ready(self) -> list[Any]:
-        """Return the `ready` events received so far."""
-        return self.received("ready")
-
-    @property
-    def games(self) -> list[Any]:
-        """Return the `game` events received so far."""
-        return self.received("game")
-
-    @property
-    def joined(self) -> list[Any]:
-        """Return the `joined` events received so far."""
-        return self.received("joined")
-
-    @property
-    def hosted(self) -> list[Any]:
-        """Return the `hosted` events received so far."""
-        return self.received("hosted")
-
-    @property
-    def thumbs(self) -> list[Any]:
-        """Return the `thumb` events received so far."""
-        return self.received("thumb")
-
-    @property
-    def errors(self) -> list[Any]:
-        """Return the `error` events received so far."""
-        return self.received("error")
-
-    @property
-    def predictions(self) -> list[Any]:
-        """Return the `prediction` events received so far."""
-        return self.received("prediction")
+    ready = _events("ready")
+    games = _events("game")
+    joined = _events("joined")
+    hosted = _events("hosted")
+    thumbs = _events("thumb")
+    errors = _events("error")
+    predictions = _events("prediction")
 
     @property
     def game(self) -> dict[str, Any]:
