@@ -19,7 +19,7 @@ test: $(VENV)/.test debian-packages  ## Lint, then run the whole test suite (bro
 
 # The inner loop: the unit folders only (tests/support/suites.py), in-process: no server subprocess,
 # redis-server, PostgreSQL, nginx, browser or training. A unit test that starts one fails.
-test-fast: $(VENV)/.test  ## Lint, then the unit tests only (about a minute): `make test` still runs everything
+test-fast: $(VENV)/.test  ## Lint, then the unit tests only (about 50 s): `make test` still runs everything
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports

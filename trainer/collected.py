@@ -2,7 +2,7 @@
 Quick, Draw! ndjson files, one per word, in raw and simplified form, for `python -m trainer --collected DIR`.
 
 DIR/raw/<word>.ndjson holds each drawing as it was kept (`[[xs], [ys], [ts]]` per stroke); DIR/simplified/
-<word>.ndjson the same drawing normalised by the project's own rasterizer (realtime.preprocess: aligned,
+<word>.ndjson the same drawing normalised by the project's own rasterizer (realtime.core.preprocess: aligned,
 scaled to 0–255, resampled, simplified), as Google's simplified files are. Each record has the fields of
 the official files: word, countrycode (empty: nothing identifying is kept), timestamp, recognized, key_id.
 """

@@ -3,8 +3,8 @@
 Two sources, each rendered as the server renders what it is sent:
 - other Quick, Draw! classes (official bitmaps), as players drew them;
 - synthetic doodles of the kinds people draw to test a recognizer: squares and other polygons, circles,
-  zigzags, spirals, scribbles, straight lines (strokes through `realtime.preprocess`), and written words
-  (OpenCV's stroke fonts, through the image path of `realtime.images`).
+  zigzags, spirals, scribbles, straight lines (strokes through `realtime.core.preprocess`), and written words
+  (OpenCV's stroke fonts, through the image path of `realtime.core.images`).
 A generator seeded apart from the training one makes fresh doodles for checking.
 """
 

@@ -66,7 +66,7 @@ class Play:
         self.seconds = seconds
         self.max_players = max_players
         self.seats: dict[str, Seat] = {}
-        self.attempts = Attempts(ATTEMPT_RATE, ATTEMPT_BURST, ADDRESS_RATE, ADDRESS_BURST)
+        self.attempts = Attempts(ATTEMPT_RATE, ATTEMPT_BURST, ADDRESS_RATE, ADDRESS_BURST, clock.monotonic)
         self.thumbnails = Thumbnails(self.server, clock)
         # Without background tasks (tests), nothing calls `tick` but the test, and a recognition is
         # recorded before `observe` returns.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from realtime.core.drawing import Snapshot
 from realtime.core.errors import InputError
-from realtime.infra.ratelimit import AddressLimiter, TokenBucket, rate_key
+from realtime.infra.ratelimit import AddressLimiter, Monotonic, TokenBucket, rate_key
 from realtime.model.live import Outcome
 
 
@@ -55,11 +55,13 @@ class Seat:
 class Attempts:
     """Attempts to name or create a game: a budget per connection and one per client address."""
 
-    def __init__(self, rate: float, burst: int, address_rate: float, address_burst: int) -> None:
-        self.rate, self.burst = rate, burst
+    def __init__(
+        self, rate: float, burst: int, address_rate: float, address_burst: int, clock: Monotonic
+    ) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
         self.addresses: dict[str, str] = {}  # sid -> client address
         self._buckets: dict[str, TokenBucket] = {}  # per connection
-        self._by_address = AddressLimiter(address_rate, address_burst)
+        self._by_address = AddressLimiter(address_rate, address_burst, clock=clock)
 
     def connected(self, sid: str, address: str) -> None:
         """Note a new connection's client address."""
@@ -67,7 +69,7 @@ class Attempts:
 
     def spend(self, sid: str) -> None:
         """Spend one attempt of this connection's and its address's budgets, or refuse."""
-        bucket = self._buckets.setdefault(sid, TokenBucket(self.rate, self.burst))
+        bucket = self._buckets.setdefault(sid, TokenBucket(self.rate, self.burst, self.clock))
         address = rate_key(self.addresses.get(sid, "unknown"))
         if not bucket.has() or self._by_address.retry_after(address) > 0:
             raise InputError("too_many_attempts", "too many attempts: wait a few seconds")

@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-Clock = Callable[[], float]  # seconds, only ever compared with itself (time.monotonic, or a test's)
+Monotonic = Callable[[], float]  # seconds, only ever compared with itself (time.monotonic, or a test's)
 
 
 class TokenBucket:
     """Allow `rate` units per second on average, with bursts of up to `burst`."""
 
-    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: float, clock: Monotonic = time.monotonic) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.tokens = float(burst)
@@ -59,7 +59,7 @@ class AddressLimiter:
     """
 
     def __init__(
-        self, rate: float, burst: int, max_addresses: int = 10_000, clock: Clock = time.monotonic
+        self, rate: float, burst: int, max_addresses: int = 10_000, clock: Monotonic = time.monotonic
     ) -> None:
         self.rate = rate
         self.burst = burst

@@ -112,6 +112,6 @@ class Recognizer:
         return self._runner.predict(batch)
 
 
-def litert_loader(num_threads: int = 1, models_dir: Path = MODELS_DIR) -> ModelLoader:
+def litert_loader(num_threads: int = 1) -> ModelLoader:
     """Return the app's default way to load a model: models/<name> on LiteRT, `num_threads` threads each."""
-    return functools.partial(Recognizer.from_name, models_dir=models_dir, num_threads=num_threads)
+    return functools.partial(Recognizer.from_name, num_threads=num_threads)

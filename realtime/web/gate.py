@@ -23,7 +23,7 @@ from socketio import Server, packet
 
 from realtime.core.errors import InputError
 from realtime.core.protocol import Limits
-from realtime.infra.ratelimit import Clock, TokenBucket
+from realtime.infra.ratelimit import Monotonic, TokenBucket
 from realtime.web import compat
 
 RATE_ERROR_INTERVAL_S = 1.0  # at most one `rate_limited` error per second: a flooder gets no flood back
@@ -40,7 +40,7 @@ RESERVED_EVENTS = frozenset({"connect", "disconnect", "*"})
 class RateLimiter:
     """One connection's message and byte budgets."""
 
-    def __init__(self, limits: Limits, clock: Clock = time.monotonic) -> None:
+    def __init__(self, limits: Limits, clock: Monotonic = time.monotonic) -> None:
         self.messages = TokenBucket(limits.rate_limit, limits.rate_burst, clock)
         self.bytes = TokenBucket(limits.rate_limit_bytes, limits.rate_burst_bytes, clock)
         self.last_notice = -math.inf  # monotonic time of the last `rate_limited` error sent
@@ -88,7 +88,7 @@ def decode(packet_class: type[packet.Packet], data: Any) -> packet.Packet:
 class Gate:
     """Stand in for python-socketio's packet dispatcher on one server: limit, check, then dispatch.
 
-    Creating a gate puts it in front of the server's dispatcher (through realtime.compat).
+    Creating a gate puts it in front of the server's dispatcher (through realtime.web.compat).
     """
 
     def __init__(self, server: Server, limits: Limits, report: Callable[[str, str, str], None]) -> None:
