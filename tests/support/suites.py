@@ -55,12 +55,21 @@ def command_line(args: Any) -> list[str]:
 
 
 class _RefuseTraining(importlib.abc.MetaPathFinder):
-    """Refuses to import TensorFlow or Keras: a unit test does not train."""
+    """Refuses to import TensorFlow or Keras while a unit test runs: a unit test does not train.
+
+    It stays on sys.meta_path once put there, and refuses only while `test` is set: pytester snapshots
+    sys.meta_path during a unit test and restores it after, so a finder taken off again would come back.
+    """
+
+    test: str | None = None
 
     def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> None:
         """Raise OutsideUnitTest for TensorFlow's and Keras's modules; let others be found as usual."""
-        if name.partition(".")[0] in TRAINING_PACKAGES:
+        if self.test is not None and name.partition(".")[0] in TRAINING_PACKAGES:
             raise OutsideUnitTest(f"a unit test imported {name}: training belongs in tests/training/")
+
+
+_REFUSE_TRAINING = _RefuseTraining()
 
 
 @contextmanager
@@ -78,11 +87,12 @@ def unit_boundary(test: str) -> Iterator[None]:
             )
         original(self, args, *rest, **options)
 
-    finder = _RefuseTraining()
+    if _REFUSE_TRAINING not in sys.meta_path:
+        sys.meta_path.insert(0, _REFUSE_TRAINING)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(subprocess.Popen, "__init__", refuse)
-        sys.meta_path.insert(0, finder)
+        previous, _REFUSE_TRAINING.test = _REFUSE_TRAINING.test, test
         try:
             yield
         finally:
-            sys.meta_path.remove(finder)
+            _REFUSE_TRAINING.test = previous
