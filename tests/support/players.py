@@ -90,7 +90,24 @@ def _stages(drawing: list) -> list[list[np.ndarray]]:
     return stages
 
 
-class GameClient(LiveClient):
+class Numbered:
+    """What both players send the same way: drawing events numbered by `seq`, through their own `emit`."""
+
+    seq: int
+    emit: Callable[..., None]  # each client's own way to send an event
+
+    def send(self, event: str, payload: dict[str, Any] | None = None) -> int:
+        """Send a drawing event with the next seq; return it."""
+        self.seq += 1
+        self.emit(event, {"seq": self.seq, **(payload or {})})
+        return self.seq
+
+    def round_ready(self, round_index: int) -> int:
+        """Say `round_ready` for a round."""
+        return self.send("round_ready", {"round": round_index})
+
+
+class GameClient(Numbered, LiveClient):
     """A live client that also records the game's events: `game`, `joined`, `hosted` and `thumb`."""
 
     def __init__(self, **options: Any) -> None:
@@ -135,16 +152,6 @@ class GameClient(LiveClient):
         assert found, f"no {code} error within {timeout} s; errors: {self.errors}"
         return next(e for e in self.errors if e["code"] == code)
 
-    def send(self, event: str, payload: dict[str, Any] | None = None) -> int:
-        """Send a drawing event with the next seq; return it."""
-        self.seq += 1
-        self.emit(event, {"seq": self.seq, **(payload or {})})
-        return self.seq
-
-    def round_ready(self, round_index: int) -> int:
-        """Say `round_ready` for a round."""
-        return self.send("round_ready", {"round": round_index})
-
     def draw(self, drawing: list, pace: float = 0.004, stop: Any = None) -> None:
         """Stream a raw drawing as the page batches it, a message every `pace` seconds, until `stop()`."""
         for event, payload in page_messages(drawing):
@@ -187,7 +194,7 @@ def _events(name: str) -> property:
     return property(lambda client: client.received(name), doc=f"The `{name}` events received so far.")
 
 
-class AppClient:
+class AppClient(Numbered):
     """A page connected to an in-process app (made with `live_worker=False` and a FakeClock).
 
     Nothing happens in the background: the predictions are made when `flush` is called, and the games
@@ -239,16 +246,6 @@ class AppClient:
     def emit(self, event: str, *args: Any) -> None:
         """Send an event with any number of arguments."""
         self.client.emit(event, *args)
-
-    def send(self, event: str, payload: dict[str, Any] | None = None) -> int:
-        """Send a drawing event with the next seq; return it."""
-        self.seq += 1
-        self.emit(event, {"seq": self.seq, **(payload or {})})
-        return self.seq
-
-    def round_ready(self, round_index: int) -> int:
-        """Say `round_ready` for a round."""
-        return self.send("round_ready", {"round": round_index})
 
     def flush(self) -> None:
         """Predict every drawing that changed, as the live predictor's worker would."""
