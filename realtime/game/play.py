@@ -68,9 +68,8 @@ class Play:
         self.seats: dict[str, Seat] = {}
         self.attempts = Attempts(ATTEMPT_RATE, ATTEMPT_BURST, ADDRESS_RATE, ADDRESS_BURST, clock.monotonic)
         self.thumbnails = Thumbnails(self.server, clock)
-        # Without background tasks (tests), nothing calls `tick` but the test, and a recognition is
-        # recorded before `observe` returns.
-        self._background = background
+        # Without background tasks (tests, no ticker), nothing calls `tick` but the test, and a recognition
+        # is recorded before `observe` returns.
         self._ticker = Ticker(self.server, self.tick, TICK_S) if background else None
 
     # --- events ---------------------------------------------------------------------------------------
@@ -218,7 +217,7 @@ class Play:
         if recognised:
             ticket.claimed = True
             self.keeper.keep(session.sid, ticket, outcome)
-            if self._background:  # the store may be remote: not on the prediction worker's time
+            if self._ticker is not None:  # the store may be remote: not on the prediction worker's time
                 self.server.start_background_task(self._recognised, seat, ticket.round, now)
             else:
                 self._recognised(seat, ticket.round, now)
