@@ -123,6 +123,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="comma-separated classes never trained on, to check that the model is not sure of them",
     )
     parser.add_argument(
+        "--partials",
+        type=float,
+        default=0.0,
+        help="train on drawings in progress too: this share of the bitmaps cut short, and as many prefixes "
+        "of stroke drawings and doodles as finished ones (trainer.partials; default 0: none)",
+    )
+    parser.add_argument(
+        "--strokes-to-test",
+        action="store_true",
+        help="keep every stroke drawing of a class that has bitmaps out of training, for trainer.live_eval",
+    )
+    parser.add_argument(
+        "--fold",
+        help="K/N: a cross-validation run: the test split of each class without bitmaps is part K of N "
+        "(python -m trainer.crossval runs them all)",
+    )
+    parser.add_argument(
         "--sure-rate",
         type=float,
         default=0.9,
@@ -157,6 +174,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--classes, --negatives and --held-out must not share a class")
     if not 0.5 <= args.sure_rate < 1 or not 0 <= args.label_smoothing < 1:
         parser.error("--sure-rate must be in [0.5, 1) and --label-smoothing in [0, 1)")
+    args.fold_spec = (None, 5)
+    if args.fold:
+        try:
+            fold, folds = (int(x) for x in args.fold.split("/"))
+        except ValueError:
+            parser.error("--fold must be K/N, e.g. 0/5")
+        if not 0 <= fold < folds or folds < 2:
+            parser.error("--fold K/N needs 0 <= K < N and N >= 2")
+        args.fold_spec = (fold, folds)
+    if not 0 <= args.partials <= 1:
+        parser.error("--partials must be in [0, 1]")
     if not 1 <= args.members <= 8:
         parser.error("--members must be 1 to 8")
     if args.negatives_per_class < 1 or args.doodles_per_kind < 0:
@@ -211,9 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             negatives_per_class=args.negatives_per_class,
             doodles_per_kind=args.doodles_per_kind,
             held_out=args.held_out_list,
+            partials=args.partials,
             sure_rate=args.sure_rate,
             compare=args.compare,
-            split=SplitSpec(seed=args.seed, val_fraction=args.val_fraction, test_fraction=args.test_fraction),
+            split=SplitSpec(
+                seed=args.seed,
+                val_fraction=args.val_fraction,
+                test_fraction=args.test_fraction,
+                strokes_to_test=args.strokes_to_test,
+                fold=args.fold_spec[0],
+                folds=args.fold_spec[1],
+            ),
             command=shlex.join(sys.argv[1:] if argv is None else list(argv)),
         )
         run(config)

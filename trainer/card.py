@@ -281,9 +281,17 @@ def _rejection_section(metrics: dict[str, Any]) -> list[str]:
             "It is never shown as a guess.",
             "",
         ]
+    steady = r.get("steady", 1)
+    held = (
+        f" While a drawing grows, the class must also have held for {steady} messages in a row "
+        "(see the live figures below)."
+        if steady > 1
+        else ""
+    )
     lines += [
-        f"Rule: {r['rule']} (threshold {r['threshold']}, chosen to be {r['threshold_chosen_for']}). "
-        'The server sends it as `sure` with every prediction; the page says "Not sure yet…" otherwise.',
+        f"Rule: {r['rule']} (threshold {r['threshold']}, chosen to be {r['threshold_chosen_for']}).{held} "
+        'The server sends it as `sure` with every prediction; the page says "Not sure yet…" otherwise. '
+        "The table below judges finished drawings, each on its own.",
         "",
         "| drawings | sure |",
         "|---|---|",
@@ -327,6 +335,93 @@ def _rechosen(metrics: dict[str, Any]) -> list[str]:
     return [f"{rechosen['command']}   # the threshold of being sure ({was})"]
 
 
+LIVE_COLUMNS = (
+    "| drawings | n | a state sure of a wrong class | sure and right before the end | median share of the "
+    "drawing it took | final top-1 |"
+)
+LEVER_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+LEVER_STEADY = (1, 3, 6, 10)
+
+
+def _live_row(title: str, f: dict[str, Any]) -> str:
+    """Return one row of the live figures."""
+    if not f.get("n"):
+        return f"| {title} | 0 | – | – | – | – |"
+    return (
+        f"| {title} | {f['n']} | {_pct(f['wrong_sure'])} | {_pct(f['right_sure'])} | "
+        f"{_pct(f['median_share'])} | {_pct(f['final_top1'])} |"
+    )
+
+
+def live_section(live: dict[str, Any]) -> list[str]:
+    """Return the live figures: drawings replayed state by state, the rule's levers, cross-validation."""
+    rule = live["rule"]
+    lines = [
+        "## Live: state by state, as people draw",
+        "",
+        f"`{live['command']}` replays every stroke drawing of the model's classes that it did not train on: "
+        f"{live['replay']}. The rule of being sure is the server's (realtime.model.sureness): the top output "
+        f"is a class at p ≥ {rule['threshold']}, and the same class has been so for {rule['steady']} "
+        "messages in a row.",
+        "",
+        LIVE_COLUMNS,
+        "|---|---|---|---|---|---|",
+        *[_live_row(name, f) for name, f in live["by_class"].items()],
+        _live_row("**all**", live["all"]),
+        "",
+        "Drawings of none of the classes, replayed the same way at a person's pace (synthetic doodles of a "
+        "seed no training used; written words traced as lines from OpenCV's stroke fonts):",
+        "",
+        "| drawings | n | any state sure |",
+        "|---|---|---|",
+        *[
+            f"| {kind} | {f['n']} | {_pct(f['sure'])} |"
+            for kind, f in live["other_things"].items()
+            if kind != "all"
+        ],
+        f"| **all** | {live['other_things']['all']['n']} | **{_pct(live['other_things']['all']['sure'])}** |",
+        "",
+    ]
+    if live.get("chosen"):
+        lines += [
+            f"The rule was chosen on {live['chosen']['on']}: the most drawings sure and right among the "
+            "rules with at most 3 % of drawings sure of a wrong class and 5 % of other things sure, or "
+            "(when none has) the closest to those targets. The levers, on those drawings:",
+            "",
+            "| threshold | steady messages | sure of a wrong class | sure and right | median share | "
+            "other things sure |",
+            "|---|---|---|---|---|---|",
+        ]
+        for lever in live["chosen"]["levers"]:
+            chosen = lever["threshold"] == rule["threshold"] and lever["steady"] == rule["steady"]
+            if chosen or (lever["threshold"] in LEVER_THRESHOLDS and lever["steady"] in LEVER_STEADY):
+                mark = " (chosen)" if chosen else ""
+                lines.append(
+                    f"| {lever['threshold']}{mark} | {lever['steady']} | {_pct(lever['wrong_sure'])} | "
+                    f"{_pct(lever['right_sure'])} | {_pct(lever['median_share'])} | "
+                    f"{_pct(lever['other_sure'])} |"
+                )
+        lines.append("")
+    cv = live.get("crossval")
+    if cv:
+        budget = " ".join(cv["budget"]) or "the recorded recipe's"
+        lines += [
+            f"**Cross-validation of the few-shot classes** (`{cv['command']}`): the recipe trained "
+            f"{cv['folds']} times (budget: {budget}), each time with one part of these classes' drawings "
+            "held out, so that every drawing is judged by a model that never saw it, with the rule above. "
+            "Precision: of the finished drawings a fold model names this class, the share that are; the "
+            f"other classes' {cv['other_drawings_per_fold']} unseen drawings are judged by every fold, "
+            "their false claims averaged over the folds.",
+            "",
+            LIVE_COLUMNS[:-1] + " precision |",
+            "|---|---|---|---|---|---|---|",
+            *[_live_row(name, f) + f" {_pct(f.get('precision'))} |" for name, f in cv["by_class"].items()],
+            _live_row("**all**", cv["all"]) + " |",
+            "",
+        ]
+    return lines
+
+
 def write_model_card(metrics: dict[str, Any], path: Path) -> None:
     """Write the model card for one trained model."""
     export, latency = metrics["export"], metrics["latency"]
@@ -365,6 +460,7 @@ def write_model_card(metrics: dict[str, Any], path: Path) -> None:
         "",
         *(_calibration_section(metrics) if metrics.get("calibration") else []),
         *(_rejection_section(metrics) if metrics.get("rejection") else []),
+        *(live_section(metrics["live"]) if metrics.get("live", {}).get("rule") else []),
         *_data_section(metrics),
         *_training_section(metrics),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in metrics["versions"].items()) + ".",

@@ -38,6 +38,7 @@ class Dataset:
     groups: np.ndarray  # str (N,): samples sharing a group are one drawing and share a split
     sources: np.ndarray  # str (N,): "bitmap" or "strokes"
     drawings: list[Any]  # Quick, Draw! strokes for "strokes" samples, None for bitmaps
+    keys: list[Any]  # the Quick, Draw! key_id of "strokes" samples (None without one), None for bitmaps
     files: dict[str, list[str]] = field(default_factory=dict)  # class -> files read
     skipped: dict[str, int] = field(default_factory=dict)  # class -> stroke drawings that could not render
 
@@ -134,7 +135,7 @@ def load_dataset(
     for folder in ([bitmap_dir] if bitmap_dir else []) + list(stroke_dirs):
         if not folder.is_dir():
             raise DataError(f"{folder}: data folder not found")
-    images, labels, groups, sources, drawings = [], [], [], [], []
+    images, labels, groups, sources, drawings, keys = [], [], [], [], [], []
     files: dict[str, list[str]] = {}
     skipped: dict[str, int] = {}
     for k, name in enumerate(classes):
@@ -151,6 +152,7 @@ def load_dataset(
         groups += [f"{name}/bitmap/{i}" for i in range(len(rows))]
         sources += ["bitmap"] * len(rows)
         drawings += [None] * len(rows)
+        keys += [None] * len(rows)
         rendered, records = _render_unique(stroke_paths, max_per_class)
         skipped[name] = sum(1 for r in rendered if r is None)
         kept = [(r, d) for r, d in zip(rendered, records, strict=True) if r is not None]
@@ -161,6 +163,7 @@ def load_dataset(
             groups.append(f"{name}/bitmap/{row}" if row is not None else f"{name}/strokes/{key}")
             sources.append("strokes")
             drawings.append(record["drawing"])
+            keys.append(record.get("key_id"))
         labels += [k] * (len(rows) + len(kept))
     return Dataset(
         classes=list(classes),
@@ -169,6 +172,7 @@ def load_dataset(
         groups=np.asarray(groups),
         sources=np.asarray(sources),
         drawings=drawings,
+        keys=keys,
         files=files,
         skipped=skipped,
     )
@@ -211,13 +215,22 @@ def _match_bitmaps(rendered: Sequence[np.ndarray], bitmaps: np.ndarray) -> list[
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """How a dataset is split: fractions of each class's drawings, with floors for tiny classes."""
+    """How a dataset is split: fractions of each class's drawings, with floors for tiny classes.
+
+    `strokes_to_test` keeps every stroke drawing of a class that also has bitmaps out of training (they are
+    the drawings with times, which `python -m trainer.live_eval` replays). `fold` (0 to `folds` - 1) makes
+    the test split of each class without bitmaps one of `folds` parts of its drawings: a cross-validation
+    run (`python -m trainer.crossval`).
+    """
 
     seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     min_val: int = 2
     min_test: int = 5
+    strokes_to_test: bool = False
+    fold: int | None = None
+    folds: int = 5
 
     @classmethod
     def from_recorded(cls, recorded: dict[str, Any]) -> SplitSpec:
@@ -235,14 +248,26 @@ class SplitSpec:
             "test_fraction": self.test_fraction,
             "min_val": self.min_val,
             "min_test": self.min_test,
+            "strokes_to_test": self.strokes_to_test,
+            "fold": self.fold,
+            "folds": self.folds,
         }
 
 
 def split_indices(
-    labels: np.ndarray, groups: np.ndarray, spec: SplitSpec, names: Sequence[str] | None = None
+    labels: np.ndarray,
+    groups: np.ndarray,
+    spec: SplitSpec,
+    names: Sequence[str] | None = None,
+    sources: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split samples into train/validation/test indices, stratified by class, keeping each group together."""
+    """Split samples into train/validation/test indices, stratified by class, keeping each group together.
+
+    `sources` (the dataset's) are needed for the spec's `strokes_to_test` and `fold`.
+    """
     rng = np.random.default_rng(spec.seed)
+    if (spec.strokes_to_test or spec.fold is not None) and sources is None:
+        raise ValueError("this split needs the samples' sources")
     parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for k in np.unique(labels):
         members = np.flatnonzero(labels == k)
@@ -254,16 +279,42 @@ def split_indices(
         if n < 3:
             name = names[k] if names else str(k)
             raise DataError(f"class {name!r} has {n} drawings: 3 are needed to train, validate and test")
-        n_test = int(np.clip(max(spec.min_test, round(n * spec.test_fraction)), 1, n - 2))
-        n_val = int(np.clip(max(spec.min_val, round(n * spec.val_fraction)), 1, n - n_test - 1))
         position = np.empty(n, np.int64)
         position[rng.permutation(n)] = np.arange(n)
+        kinds = set(sources[members]) if sources is not None else set()
+        if spec.fold is not None and kinds == {"strokes"}:
+            position = _fold_first(position, spec.fold, spec.folds)
+            n_test = len(range(spec.fold, n, spec.folds))
+        else:
+            n_test = int(np.clip(max(spec.min_test, round(n * spec.test_fraction)), 1, n - 2))
+        if spec.strokes_to_test and "bitmap" in kinds:
+            pinned = np.zeros(n, bool)
+            pinned[rank[inverse[sources[members] == "strokes"]]] = True
+            position = _pinned_first(position, pinned)
+            n_test = max(n_test, int(pinned.sum()))
+        n_val = int(np.clip(max(spec.min_val, round(n * spec.val_fraction)), 1, n - n_test - 1))
         where = position[rank[inverse]]
         parts[2].append(members[where < n_test])
         parts[1].append(members[(where >= n_test) & (where < n_test + n_val)])
         parts[0].append(members[where >= n_test + n_val])
     train, val, test = (np.sort(np.concatenate(p)) for p in parts)
     return train, val, test
+
+
+def _fold_first(position: np.ndarray, fold: int, folds: int) -> np.ndarray:
+    """Reorder shuffled positions so that the drawings of `fold` (position % folds == fold) come first."""
+    chosen = position % folds == fold
+    return _pinned_first(position, chosen)
+
+
+def _pinned_first(position: np.ndarray, pinned: np.ndarray) -> np.ndarray:
+    """Return new positions: the pinned groups first, the others after them, each in their shuffled order."""
+    order = np.argsort(position, kind="stable")  # groups in shuffled order
+    first = order[pinned[order]]
+    rest = order[~pinned[order]]
+    out = np.empty_like(position)
+    out[np.concatenate([first, rest])] = np.arange(len(position))
+    return out
 
 
 def recorded_split(metrics: dict[str, Any], root: Path) -> tuple[Dataset, np.ndarray, np.ndarray]:
@@ -289,7 +340,7 @@ def recorded_split(metrics: dict[str, Any], root: Path) -> tuple[Dataset, np.nda
             negatives["doodles_per_kind"],
             negatives["seed"],
         )
-    _, val, test = split_indices(dataset.labels, dataset.groups, spec, dataset.classes)
+    _, val, test = split_indices(dataset.labels, dataset.groups, spec, dataset.classes, dataset.sources)
     for key, part, indices in (("val", "validation", val), ("test", "test", test)):
         for k, name in enumerate(metrics["classes"]):
             expected, found = data["counts"][name][key], int(np.sum(dataset.labels[indices] == k))

@@ -268,6 +268,7 @@ def with_negatives(
         groups=np.concatenate([dataset.groups, np.asarray(groups)]),
         sources=np.concatenate([dataset.sources, np.full(len(extra), "other")]),
         drawings=[*dataset.drawings, *([None] * len(extra))],
+        keys=[*dataset.keys, *([None] * len(extra))],
         files={**dataset.files, OTHER: [*files, f"synthetic doodles: {', '.join(SHAPES)} (seed {seed})"]},
         skipped={**dataset.skipped, OTHER: 0},
     )

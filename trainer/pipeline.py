@@ -51,6 +51,7 @@ from trainer.evaluate import evaluate_split, save_confusion_png, summarize
 from trainer.export import export_model
 from trainer.latency import LATENCY_SETUP, single_image_latency_us
 from trainer.negatives import OTHER, SHAPES, class_bitmaps, kind_of, shape_bitmaps, with_negatives
+from trainer.partials import bitmap_partials, doodle_prefixes, drawing_prefixes
 from trainer.train import AFFINE, class_weights, fit
 
 EXPORT_CHECK_SAMPLES = 512
@@ -87,6 +88,7 @@ class TrainConfig:
     doodles_per_kind: int = 0
     # Classes never trained on, to check that the model is not sure of them either (bitmaps).
     held_out: list[str] = field(default_factory=list)
+    partials: float = 0.0  # share of the training bitmaps also cut short (trainer.partials); 0: none
     sure_rate: float = 0.9  # the share of its own classes' validation drawings the model must be sure of
     compare: Path | None = None  # a model folder (the one this run replaces) to score on the same test split
     split: SplitSpec = field(default_factory=SplitSpec)
@@ -103,24 +105,60 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def training_set(dataset: Dataset, train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Return the training images and labels, rare classes filled up with augmented stroke renders."""
+def training_set(
+    dataset: Dataset, train: np.ndarray, seed: int, partials: float = 0.0, other: int | None = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Return the training images and labels, rare classes filled up with augmented stroke renders.
+
+    With `partials` > 0, drawings in progress join them (trainer.partials): that share of the bitmaps cut
+    short, as many stroke prefixes as augmented stroke renders, and (with an `other` class) as many
+    prefixes of synthetic doodles as it has finished ones.
+    """
     n_classes = len(dataset.classes)
     strokes = train[dataset.sources[train] == "strokes"]
     plan = plan_copies(
         np.bincount(dataset.labels[train], minlength=n_classes).tolist(),
         np.bincount(dataset.labels[strokes], minlength=n_classes).tolist(),
     )
-    extra, extra_labels = augment_training_set(
-        [dataset.drawings[i] for i in strokes], dataset.labels[strokes], plan, seed
-    )
-    images = np.concatenate([dataset.images[train], extra])
-    labels = np.concatenate([dataset.labels[train], extra_labels])
+    stroke_drawings = [dataset.drawings[i] for i in strokes]
+    extra, extra_labels = augment_training_set(stroke_drawings, dataset.labels[strokes], plan, seed)
+    parts, part_labels = [dataset.images[train], extra], [dataset.labels[train], extra_labels]
+    if partials > 0:
+        bitmaps = train[dataset.sources[train] != "strokes"]
+        doodles = bitmaps[np.char.find(dataset.groups[bitmaps].astype(str), " doodle/") >= 0]
+        made = [
+            bitmap_partials(dataset.images[bitmaps], dataset.labels[bitmaps], partials, seed),
+            augment_prefixes(stroke_drawings, dataset.labels[strokes], plan, seed),
+        ]
+        if other is not None and len(doodles):
+            made.append(doodle_prefixes(max(1, len(doodles) // len(SHAPES)), other, seed))
+        parts += [images for images, _ in made]
+        part_labels += [labels for _, labels in made]
+    images, labels = np.concatenate(parts), np.concatenate(part_labels)
+    partial_labels = np.concatenate(part_labels[2:]) if partials > 0 else np.zeros(0, np.int32)
     report = {
-        name: {"copies_per_drawing": plan[k], "augmented": int(np.sum(extra_labels == k))}
+        name: {
+            "copies_per_drawing": plan[k],
+            "augmented": int(np.sum(extra_labels == k)),
+            "partial": int(np.sum(partial_labels == k)),
+        }
         for k, name in enumerate(dataset.classes)
     }
     return images, labels, report
+
+
+def augment_prefixes(
+    drawings: list[Any], labels: np.ndarray, copies_per_class: list[int], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render as many partial states of each stroke drawing as its class gets augmented renders."""
+    out, out_labels = [np.zeros((0, 28, 28), np.float32)], [np.zeros(0, np.int32)]
+    for k, copies in enumerate(copies_per_class):
+        mine = [d for d, label in zip(drawings, labels, strict=True) if label == k]
+        if copies and mine:
+            images, made = drawing_prefixes(mine, np.full(len(mine), k), copies, seed + k)
+            out.append(images)
+            out_labels.append(made)
+    return np.concatenate(out), np.concatenate(out_labels)
 
 
 def train_one(
@@ -239,16 +277,19 @@ def rejection_report(
     val: np.ndarray,
     test: np.ndarray,
     test_probs: np.ndarray,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Choose the "sure" threshold on the validation split; report how often the model is sure of what.
 
-    `test_probs` are the (calibrated) model's probabilities for `test`, in its order.
+    `test_probs` are the (calibrated) model's probabilities for `test`, in its order. A `threshold` given
+    (chosen live, trainer.live_eval) is used instead of choosing one.
     """
     n_own = len(config.classes)
     other = n_own if config.rejects else None
-    threshold = choose_threshold(
-        predict(model, dataset.images[val]), dataset.labels[val], other, config.sure_rate
-    )
+    if threshold is None:
+        threshold = choose_threshold(
+            predict(model, dataset.images[val]), dataset.labels[val], other, config.sure_rate
+        )
 
     def rate(said: np.ndarray) -> dict[str, float | int]:
         return {"n": len(said), "sure": round(float(said.mean()), 4)}
@@ -322,9 +363,12 @@ def run(config: TrainConfig) -> dict[str, Any]:
     previous = previous_model(config.compare, config.classes) if config.compare else None
     log(f"loading {len(config.classes)} classes ...")
     dataset = load_training_data(config)
-    train, val, test = split_indices(dataset.labels, dataset.groups, config.split, dataset.classes)
+    train, val, test = split_indices(
+        dataset.labels, dataset.groups, config.split, dataset.classes, dataset.sources
+    )
     log(f"split: {len(train)} train, {len(val)} validation, {len(test)} test (seed {config.split.seed})")
-    x_train, y_train, augmentation = training_set(dataset, train, config.split.seed)
+    other = len(config.classes) if config.rejects else None
+    x_train, y_train, augmentation = training_set(dataset, train, config.split.seed, config.partials, other)
     val_set = (dataset.images[val], dataset.labels[val])
     test_set = (dataset.images[test], dataset.labels[test])
     prepared = time.perf_counter() - started
@@ -429,6 +473,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
             "mirror": config.mirror,
             "affine": AFFINE if config.affine else None,
             "label_smoothing": config.label_smoothing,
+            "partials": config.partials,
         },
         "test": evaluation,
         "test_with_other": with_other,
@@ -472,6 +517,7 @@ def write_outputs(metrics: dict[str, Any], out: Path) -> None:
         "temperature_baked_in": True,
         "other_label": metrics["rejection"]["other_label"],
         "sure_threshold": metrics["rejection"]["threshold"],
+        "sure_steady": metrics["rejection"].get("steady", 1),
     }
     (out / CALIBRATION_FILE).write_text(json.dumps(serving, indent=2) + "\n", encoding="utf-8")
     save_confusion_png(

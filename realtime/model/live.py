@@ -13,6 +13,7 @@ GIL: at 50 drawers p99 latency was 130 ms that way, 5 ms this way; bench/RESULTS
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -29,6 +30,7 @@ from realtime.core.drawing import Drawing, Snapshot, render
 from realtime.core.protocol import Limits
 from realtime.infra.metrics import Metrics
 from realtime.model.ranking import TOP_K, Model, guesses
+from realtime.model.sureness import Streak
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,11 @@ PAUSE_EVERY_S = 0.005
 
 @dataclass
 class Outcome:
-    """What one prediction found: the top guesses, whether the model is sure, the bitmap it saw (if any)."""
+    """What one prediction found: the top guesses, whether the model is sure, the bitmap it saw (if any).
+
+    `sure` is first whether the model is confident of this state alone; what a session is sent (and its
+    observer gets) is whether it is sure of the drawing so far (realtime.model.sureness).
+    """
 
     top: list[dict[str, Any]]
     sure: bool
@@ -59,6 +65,7 @@ class Session:
     received_at: float = 0.0  # perf_counter() when the message `last_seq` was accepted
     predicted_at: float = -math.inf  # perf_counter() when its last prediction pass took it
     cached: tuple[int, Outcome] | None = None  # (drawing version, outcome) of the last prediction
+    streak: Streak = dataclasses.field(default_factory=Streak)  # the class it has been confident of, since
 
 
 @dataclass
@@ -248,7 +255,9 @@ class LivePredictor:
     def _emit(self, session: Session, seq: int, received_at: float) -> None:
         """Send one session the prediction (its cached outcome) for its state at `seq`."""
         assert session.cached is not None  # flush has just set it, or found it current
-        outcome = session.cached[1]
+        confident = session.cached[1]
+        label = confident.top[0]["label"] if confident.sure else None
+        outcome = dataclasses.replace(confident, sure=session.streak.sure(self.model.sure_steady, seq, label))
         waited = time.perf_counter() - received_at
         payload: dict[str, Any] = {
             "seq": seq,

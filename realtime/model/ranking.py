@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from realtime.model.sureness import confident_of
+
 TOP_K = 3  # guesses a person is shown
 
 
@@ -21,7 +23,12 @@ class Model(Protocol):
     labels: list[str]
     version: str
     other: int | None  # the output that means "none of my classes", never a guess (None: the model has none)
-    sure_threshold: float  # the model is sure when its top output is a class at this probability or above
+    sure_threshold: (
+        float  # the model is confident when its top output is a class at this probability or above
+    )
+    sure_steady: (
+        int  # ...and sure of a drawing in progress once that class held this many messages (sureness)
+    )
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Classify a (B, 28, 28) float32 batch in [0, 1]; return (B, outputs) probabilities."""
@@ -52,8 +59,7 @@ def classes(model: Model) -> list[str]:
 
 def is_sure(model: Model, probabilities: np.ndarray) -> bool:
     """Tell whether the model is sure: its top output is one of its classes, at its threshold or above."""
-    top = int(np.argmax(probabilities))
-    return top != model.other and float(probabilities[top]) >= model.sure_threshold
+    return confident_of(probabilities, model.sure_threshold, model.other) is not None
 
 
 def guesses(

@@ -18,23 +18,27 @@ from realtime.model.ranking import ModelError, ModelLoader
 
 CHECK_TOLERANCE = 0.01  # probabilities may differ this much between runtimes and machines
 DEFAULT_SURE_THRESHOLD = 0.5  # for a folder without CALIBRATION_FILE (an older model)
+MAX_STEADY = 60  # messages: two seconds of drawing
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-def _read_calibration(path: Path, labels: list[str]) -> tuple[int | None, float]:
-    """Read a model folder's calibration file: its "something else" output and its sure threshold."""
+def _read_calibration(path: Path, labels: list[str]) -> tuple[int | None, float, int]:
+    """Read a model folder's calibration file: its "something else" output, sure threshold and steadiness."""
     if not path.is_file():
-        return None, DEFAULT_SURE_THRESHOLD
+        return None, DEFAULT_SURE_THRESHOLD, 1
     try:
         calibration = json.loads(path.read_text(encoding="utf-8"))
         other, threshold = calibration["other_label"], calibration["sure_threshold"]
+        steady = calibration.get("sure_steady", 1)  # written since the live evaluation; before, 1
         if other is not None and other not in labels:
             raise ValueError(f"other_label {other!r} is not one of {LABELS_FILE}'s classes")
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1:
             raise ValueError("sure_threshold must be a number between 0 and 1")
+        if isinstance(steady, bool) or not isinstance(steady, int) or not 1 <= steady <= MAX_STEADY:
+            raise ValueError(f"sure_steady must be a whole number from 1 to {MAX_STEADY}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{path} is malformed or unreadable: {exc}") from exc
-    return (None if other is None else labels.index(other)), float(threshold)
+    return (None if other is None else labels.index(other)), float(threshold), steady
 
 
 class Recognizer:
@@ -54,7 +58,9 @@ class Recognizer:
         self.name = model_dir.name
         self.folder = model_dir
         self.labels: list[str] = labels
-        self.other, self.sure_threshold = _read_calibration(model_dir / CALIBRATION_FILE, labels)
+        self.other, self.sure_threshold, self.sure_steady = _read_calibration(
+            model_dir / CALIBRATION_FILE, labels
+        )
         self.version = f"{self.name}-{hashlib.sha256(content).hexdigest()[:12]}"
         self._runner = LiteRTRunner(content, num_threads)
         outputs = self._runner.outputs

@@ -21,7 +21,7 @@ class Uniform:
     """A stand-in model that answers the same for every drawing."""
 
     name, version, labels = "uniform", "uniform-0", ["a", "b"]
-    other, sure_threshold = None, 0.5
+    other, sure_threshold, sure_steady = None, 0.5, 1
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Two classes at one half each."""

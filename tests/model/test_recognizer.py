@@ -79,8 +79,15 @@ def test_reads_how_sure_the_model_is_from_its_calibration_file(real_model: Path,
     calibration.write_text(json.dumps({"other_label": labels[-1], "sure_threshold": 0.7, "temperature": 1.2}))
     calibrated = Recognizer(folder)
     assert calibrated.other == len(labels) - 1 and calibrated.sure_threshold == 0.7
+    assert calibrated.sure_steady == 1  # written before the live evaluation: the threshold alone
     assert classes(calibrated) == labels[:-1]
+    calibration.write_text(json.dumps({"other_label": None, "sure_threshold": 0.7, "sure_steady": 4}))
+    assert Recognizer(folder).sure_steady == 4
     for bad in (
+        {"other_label": None, "sure_threshold": 0.5, "sure_steady": 0},
+        {"other_label": None, "sure_threshold": 0.5, "sure_steady": 2.5},
+        {"other_label": None, "sure_threshold": 0.5, "sure_steady": True},
+        {"other_label": None, "sure_threshold": 0.5, "sure_steady": 61},
         {"other_label": "zebra", "sure_threshold": 0.5},
         {"other_label": None, "sure_threshold": 1.5},
         {"other_label": None, "sure_threshold": True},

@@ -25,6 +25,7 @@ class FakeModel:
         self.labels = ["alpha", "beta", "gamma", "delta", "epsilon"]
         self.other = None  # no "something else" output
         self.sure_threshold = 0.5
+        self.sure_steady = 1
         self.weights = np.random.default_rng(7).normal(size=(28 * 28, len(self.labels))) * 3.0
         self.batches: list[int] = []
         self.fail = False

@@ -48,6 +48,7 @@ class Chosen:
 
     def __init__(self, case: Case) -> None:
         self.sure_threshold = case.threshold
+        self.sure_steady = 1
         self.answer = np.array(case.probabilities, np.float32)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
