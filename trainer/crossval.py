@@ -74,9 +74,13 @@ def crossvalidate(folder: Path, folds: int, work: Path, budget: Sequence[str]) -
         if train(args) != 0:
             raise DataError(f"the training of fold {fold} failed")
         model = Recognizer(out)
-        _, dataset, train_idx = model_split(out)
-        own = [c for i, c in enumerate(model.labels) if i != model.other]
-        drawings = [(n, True, replay(timed_strokes(d))) for n, d in unseen_strokes(dataset, train_idx, own)]
+        dataset, train_idx, test_idx = model_split(out)
+        # The few-shot classes' drawings of this fold's test split (each is in one fold's only), and every
+        # unseen drawing of the others.
+        not_test = np.setdiff1d(np.arange(len(dataset)), test_idx)
+        own = [c for i, c in enumerate(model.labels) if i != model.other and c not in rare]
+        found = unseen_strokes(dataset, not_test, rare) + unseen_strokes(dataset, train_idx, own)
+        drawings = [(n, True, replay(timed_strokes(d))) for n, d in found]
         for replayed in predict_states(model, drawings):
             verdict = judge(replayed, model.labels, SureRule(rule.threshold, rule.steady, model.other))
             if replayed.truth in verdicts:

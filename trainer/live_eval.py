@@ -162,10 +162,10 @@ def other_drawings(per_kind: int = OTHER_PER_KIND, seed: int = OTHER_SEED) -> li
     return out
 
 
-def unseen_strokes(dataset: Dataset, train: np.ndarray, classes: Iterable[str]) -> list[tuple[str, Any]]:
-    """Return (class, drawing) per stroke drawing of `classes` not in `train`, with its times if known."""
+def unseen_strokes(dataset: Dataset, seen: np.ndarray, classes: Iterable[str]) -> list[tuple[str, Any]]:
+    """Return (class, drawing) per stroke drawing of `classes` not in `seen`, with its times if known."""
     trained = np.zeros(len(dataset), bool)
-    trained[train] = True
+    trained[seen] = True
     raw = _timed_records(dataset)
     out = []
     wanted = set(classes)
@@ -189,16 +189,16 @@ def _timed_records(dataset: Dataset) -> dict[Any, Any]:
     return out
 
 
-def model_split(folder: Path) -> tuple[dict[str, Any], Dataset, np.ndarray]:
-    """Rebuild a model folder's dataset and training indices from its metrics.json (a quantized copy's: its
-    source's, beside it)."""
+def model_split(folder: Path) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """Rebuild a model folder's dataset, training and test indices from its metrics.json (a quantized
+    copy's: its source's, beside it)."""
     metrics = read_metrics(folder)
     if "source" in metrics:
         metrics = read_metrics(folder.parent / metrics["source"])
-    dataset, _, _ = recorded_split(metrics, REPO)
+    dataset, _, test = recorded_split(metrics, REPO)
     spec = SplitSpec.from_recorded(metrics["split"])
     train, _, _ = split_indices(dataset.labels, dataset.groups, spec, dataset.classes, dataset.sources)
-    return metrics, dataset, train
+    return dataset, train, test
 
 
 def read_metrics(folder: Path) -> dict[str, Any]:
@@ -245,7 +245,16 @@ def choose_rule(replays: Sequence[Replayed], labels: list[str], other: int | Non
 
     good = [(r, f) for r, f in tried if meets(f)]
     if good:
-        best = max(good, key=lambda rf: (rf[1]["all"]["right_sure"], -rf[0].steady))
+        # Most drawings sure and right, then the earliest, the fewest messages, the highest threshold.
+        best = max(
+            good,
+            key=lambda rf: (
+                rf[1]["all"]["right_sure"],
+                -(rf[1]["all"]["median_share"] or 1.0),
+                -rf[0].steady,
+                rf[0].threshold,
+            ),
+        )
     else:
         usable = [(r, f) for r, f in tried if f["all"]["right_sure"] >= MIN_RIGHT_SURE] or tried
         best = min(usable, key=lambda rf: (over(rf[1]), -rf[1]["all"]["right_sure"]))
@@ -263,7 +272,7 @@ def choose_rule(replays: Sequence[Replayed], labels: list[str], other: int | Non
 
 def replays_of(folder: Path, model: Recognizer, seed: int = OTHER_SEED, per_kind: int = OTHER_PER_KIND):
     """Replay and predict a folder's unseen stroke drawings, then doodles of none of its classes (`seed`)."""
-    _, dataset, train = model_split(folder)
+    dataset, train, _ = model_split(folder)
     own = [c for i, c in enumerate(model.labels) if i != model.other]
     drawings = [(name, True, replay(timed_strokes(d))) for name, d in unseen_strokes(dataset, train, own)]
     drawings += [(kind, False, states) for kind, states in other_drawings(per_kind, seed)]
