@@ -286,8 +286,30 @@ def evaluate(folder: Path, rule: SureRule | None = None, per_kind: int = OTHER_P
     return report(replays_of(folder, model, per_kind=per_kind), model.labels, rule)
 
 
+def reported(replays: Sequence[Replayed], halved: bool) -> list[Replayed]:
+    """Return the drawings the figures stand on: all, or (when the rule was chosen on half) the other half."""
+    own = [r for r in replays if r.own]
+    return (halves(own)[1] if halved else own) + [r for r in replays if not r.own]
+
+
+def source_metrics(folder: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Return the metrics of the trainer's folder behind `folder` (itself, or a quantized copy's source)."""
+    return read_metrics(folder.parent / metrics["source"]) if "source" in metrics else metrics
+
+
+def figures_of(folder: Path) -> dict[str, Any]:
+    """Replay a folder as `record` did and return its figures (the model tests check the card with them)."""
+    model = Recognizer(folder)
+    halved = bool((source_metrics(folder, read_metrics(folder)).get("live") or {}).get("chosen"))
+    rule = SureRule(model.sure_threshold, model.sure_steady, model.other)
+    return report(reported(replays_of(folder, model), halved), model.labels, rule)
+
+
 def record(folder: Path, choose: bool, command: str) -> dict[str, Any]:
-    """Evaluate a folder live (choosing its rule first, if asked) and record the figures in its files."""
+    """Evaluate a folder live (choosing its rule first, if asked) and record the figures in its files.
+
+    A quantized copy is judged with its own (copied) rule on the drawings its source's figures stand on.
+    """
     from trainer.pipeline import write_outputs  # TensorFlow: only when writing
 
     model = Recognizer(folder)
@@ -296,23 +318,22 @@ def record(folder: Path, choose: bool, command: str) -> dict[str, Any]:
     if choose and quantized:
         raise DataError(f"{folder} is a quantized copy: choose its source's rule, then quantize again")
     replays = replays_of(folder, model)
-    own = [r for r in replays if r.own]
-    doodles = [r for r in replays if not r.own]
     chosen = None
     if choose:
-        fit, own = halves(own)
+        fit = halves([r for r in replays if r.own])[0]
         fit_doodles = replays_of_doodles(model, CHOOSE_SEED)
         rule, levers = choose_rule(fit + fit_doodles, model.labels, model.other)
         chosen = {
             "on": f"{len(fit)} of the drawings (every other one of each class) and {len(fit_doodles)} "
-            f"doodles of another seed; the figures stand on the other {len(own)}",
+            "doodles of another seed; the figures below stand on the other drawings",
             "levers": levers,
         }
+        halved = True
     else:
         rule = SureRule(model.sure_threshold, model.sure_steady, model.other)
-    figures = report(own + doodles, model.labels, rule)
+        halved = bool((source_metrics(folder, metrics).get("live") or {}).get("chosen"))
     live = {
-        **figures,
+        **report(reported(replays, halved), model.labels, rule),
         "replay": REPLAY,
         "command": command,
         "chosen": chosen,

@@ -35,6 +35,7 @@ from realtime.model.files import (
 )
 from realtime.model.litert import LiteRTRunner
 from trainer.calibrate import sure
+from trainer.card import live_section
 from trainer.check import write_check
 from trainer.data import DataError, recorded_split
 from trainer.evaluate import evaluate_split
@@ -149,6 +150,8 @@ def card(metrics: dict[str, Any]) -> str:
         f"median {latency['quantized']['median_us']} µs against {latency['float']['median_us']} µs for the",
         "float model. The machine's load changes these figures; `python -m bench --capacity` measures the",
         "server.",
+        "",
+        *(live_section(metrics["live"]) if metrics.get("live") else []),
     ]
     return "\n".join(lines) + "\n"
 
