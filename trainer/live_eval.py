@@ -325,7 +325,7 @@ def record(folder: Path, choose: bool, command: str) -> dict[str, Any]:
         rule, levers = choose_rule(fit + fit_doodles, model.labels, model.other)
         chosen = {
             "on": f"{len(fit)} of the drawings (every other one of each class) and {len(fit_doodles)} "
-            "doodles of another seed; the figures below stand on the other drawings",
+            "doodles of another seed; the figures above stand on the other drawings",
             "levers": levers,
         }
         halved = True
