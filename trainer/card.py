@@ -422,6 +422,15 @@ def live_section(live: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _live_commands(metrics: dict[str, Any]) -> list[str]:
+    """Return the commands that evaluated the model live (and chose its rule), and cross-validated it."""
+    live = metrics.get("live") or {}
+    out = [live["command"]] if live.get("command") else []
+    if live.get("crossval"):
+        out.append(live["crossval"]["command"])
+    return out
+
+
 def write_model_card(metrics: dict[str, Any], path: Path) -> None:
     """Write the model card for one trained model."""
     export, latency = metrics["export"], metrics["latency"]
@@ -472,6 +481,7 @@ def write_model_card(metrics: dict[str, Any], path: Path) -> None:
         "```",
         f"python -m trainer {metrics['command']}".rstrip(),
         *_rechosen(metrics),
+        *_live_commands(metrics),
         "```",
         "",
         "## Credit and licence",
