@@ -35,7 +35,7 @@ export class GuessView {
     }
     const best = top[0];
     if (prediction.sure) {
-      // The server decides: the model's top output is one of its classes, at its calibrated threshold.
+      // The server decides: one of its classes at its threshold, held for its steady messages (protocol.md).
       this.#say(["I see… ", withArticle(best.label)]);
     } else {
       this.#say(["Not sure yet…"]);
