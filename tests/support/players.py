@@ -4,8 +4,9 @@
 this process (Flask-SocketIO's test client), whose games run on a `FakeClock` that moves only when told.
 
 The drawings are real Quick, Draw! stroke drawings from ../shared/quickdraw, picked by a rule: for each
-class, the raw drawings the shipped default model is sure of and right about (rasterized here with the
-server's own rasterizer), in file order. Which ones those are is the model's business; that a drawing the
+class, the raw drawings the shipped default model is sure of and right about once finished, as the server
+decides it (every message of the page replayed through the server's rasterizer, the model's steady rule), in
+file order. Which ones those are is the model's business; that a drawing the
 model recognises ends a round is the game's.
 """
 
@@ -26,8 +27,11 @@ from realtime.core import preprocess
 from realtime.core.errors import InputError
 from realtime.model.ranking import guesses
 from realtime.model.recognizer import Recognizer
+from realtime.model.sureness import SureRule
 from realtime.web.state import state_of
 from tests.support.live import LiveClient
+from trainer.live_eval import predict_states, sure_labels
+from trainer.replay import replay, timed_strokes
 
 MODEL = "animals6-q8"
 
@@ -45,11 +49,13 @@ def shipped_model() -> Recognizer:
 def known_drawings(label: str, count: int = 3) -> tuple[list, ...]:
     """Return the first `count` raw drawings of `label` that the shipped model names, sure, when complete."""
     model = shipped_model()
+    rule = SureRule(model.sure_threshold, model.sure_steady, model.other)
     found = []
     for record in drawings(label, "raw"):
-        strokes = [np.asarray(list(zip(xs, ys, strict=True)), float) for xs, ys, *_ in record["drawing"]]
-        top, sure = guesses(model, model.predict(preprocess.rasterize_strokes(strokes)[np.newaxis])[0])
-        if sure and top[0]["label"] == label:
+        states = replay(timed_strokes(record["drawing"]))
+        (replayed,) = predict_states(model, [(label, True, states)])
+        last = sure_labels(replayed.probs, rule)[-1]
+        if last is not None and model.labels[last] == label:
             found.append(record["drawing"])
             if len(found) == count:
                 break
