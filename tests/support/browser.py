@@ -21,8 +21,9 @@ CHROMIUM_ARGS = [
 ]
 
 # One fixed drawing per class (line index in raw/<class>.ndjson), picked by a rule, not by whether the model
-# gets it right: the first raw drawing that the trainer's split (trainer.data.split_indices, seed 0) holds
-# out of training, in its test split; dog has no raw drawing there, so its first validation drawing.
+# gets it right: the first raw drawing that the trainer's split (trainer.data.split_indices, seed 0) held out
+# of training, in its test split, before `--strokes-to-test` kept them all out (dog had no raw drawing
+# there, so its first validation drawing). Every one of them is still held out of the shipped models.
 DRAWINGS = {"cat": 14, "dog": 1, "fish": 22, "giraffe": 0, "camel": 0, "octopus": 7}
 FAST = 4.0  # replay speed where human pace is not the point
 MARGIN = 0.1  # of the canvas side, left free around a replayed drawing
