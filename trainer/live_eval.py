@@ -337,7 +337,8 @@ def record(folder: Path, choose: bool, command: str) -> dict[str, Any]:
         "replay": REPLAY,
         "command": command,
         "chosen": chosen,
-        "crossval": (metrics.get("live") or {}).get("crossval"),
+        # A quantized copy shows its source's cross-validation: it is the recipe's, not the weights'.
+        "crossval": (source_metrics(folder, metrics).get("live") or {}).get("crossval"),
     }
     if quantized:
         from trainer.quantize import card
