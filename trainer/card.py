@@ -413,7 +413,7 @@ def live_section(live: dict[str, Any]) -> list[str]:
             f"other classes' {cv['other_drawings_per_fold']} unseen drawings are judged by every fold, "
             "their false claims averaged over the folds.",
             "",
-            LIVE_COLUMNS[:-1] + " precision |",
+            LIVE_COLUMNS + " precision |",
             "|---|---|---|---|---|---|---|",
             *[_live_row(name, f) + f" {_pct(f.get('precision'))} |" for name, f in cv["by_class"].items()],
             _live_row("**all**", cv["all"]) + " |",
