@@ -257,7 +257,8 @@ class LivePredictor:
         assert session.cached is not None  # flush has just set it, or found it current
         confident = session.cached[1]
         label = confident.top[0]["label"] if confident.sure else None
-        outcome = dataclasses.replace(confident, sure=session.streak.sure(self.model.sure_steady, seq, label))
+        sure = session.streak.sure(self.model.sure_steady, seq, label)
+        outcome = Outcome(confident.top, sure, confident.bitmap, confident.model)
         waited = time.perf_counter() - received_at
         payload: dict[str, Any] = {
             "seq": seq,
