@@ -52,6 +52,9 @@ class Drawing:
         self._arrivals: list[tuple[int, float]] = []
         self.points = 0
         self.version = 0  # bumped whenever what the model would see may change
+        # Whether the drawing was last replaced whole (`sync`, a snapshot image) rather than grown: it is
+        # then judged as a finished drawing (realtime.model.sureness).
+        self.whole = False
 
     @property
     def strokes(self) -> int:
@@ -61,6 +64,7 @@ class Drawing:
     def _changed(self) -> None:
         """Record a change of content."""
         self.version += 1
+        self.whole = False
 
     def _stroke_arrays(self) -> list[np.ndarray]:
         """Return each stroke's points (views of the buffer)."""
@@ -136,11 +140,13 @@ class Drawing:
         self._ink = Ink.of(strokes)
         self.points = len(self._xy)
         self._arrivals = [(0, time.monotonic() * 1000.0)] if self.points else []
+        self.whole = True
 
     def set_image(self, bitmap: np.ndarray | None) -> None:
         """Replace the drawing with a snapshot image's 28×28 bitmap (None: a blank image)."""
         self.clear()
         self._image = bitmap
+        self.whole = True
 
     def raw(self) -> list[list[list[float]]]:
         """Return the strokes in Quick, Draw! raw form, `[[xs], [ys], [ts]]` each ([] for an image).

@@ -77,6 +77,7 @@ class _Job:
     received_at: float
     version: int
     snapshot: Snapshot | None  # None: the drawing did not change since the cached outcome
+    whole: bool  # the drawing was last replaced whole (sync, snapshot image), not grown
 
 
 def predict_snapshots(
@@ -196,7 +197,16 @@ class LivePredictor:
                     model.version,
                 )
                 snapshot = None if unchanged else drawing.snapshot()
-                jobs.append(_Job(session, session.last_seq, session.received_at, drawing.version, snapshot))
+                jobs.append(
+                    _Job(
+                        session,
+                        session.last_seq,
+                        session.received_at,
+                        drawing.version,
+                        snapshot,
+                        drawing.whole,
+                    )
+                )
         fresh = [job for job in jobs if job.snapshot is not None]
         started = time.perf_counter()
         if fresh:
@@ -224,7 +234,7 @@ class LivePredictor:
                                 self._dirty[job.session.sid] = job.session
                         self._wake.set()
         for job in jobs:
-            self._emit(job.session, job.seq, job.received_at)
+            self._emit(job.session, job.seq, job.received_at, job.whole)
             self._pause()
         if jobs:
             self.metrics.rounds.observe(time.perf_counter() - started)
@@ -252,12 +262,12 @@ class LivePredictor:
             self.server.sleep(0)
             self._resumed_at = time.perf_counter()
 
-    def _emit(self, session: Session, seq: int, received_at: float) -> None:
+    def _emit(self, session: Session, seq: int, received_at: float, whole: bool) -> None:
         """Send one session the prediction (its cached outcome) for its state at `seq`."""
         assert session.cached is not None  # flush has just set it, or found it current
         confident = session.cached[1]
         label = confident.top[0]["label"] if confident.sure else None
-        sure = session.streak.sure(self.model.sure_steady, seq, label)
+        sure = session.streak.sure(self.model.sure_steady, seq, label, whole)
         outcome = Outcome(confident.top, sure, confident.bitmap, confident.model)
         waited = time.perf_counter() - received_at
         payload: dict[str, Any] = {

@@ -6,7 +6,8 @@ camel), so the live path says *sure* only once the same class has been confident
 row: at message `seq` when it has been confident of that class at every prediction since message
 `seq - steady + 1` or earlier. When the server coalesces messages (it predicts the newest state only), the
 messages it skipped count as held; any prediction of another class, or of none, starts the count again.
-A finished drawing judged on its own (`/api/predict`, a submit) is sure when it is confident.
+A finished drawing judged on its own (`/api/predict`, a submit), or one replaced whole on the live
+connection (`sync` after a reconnect, a snapshot image), is sure when it is confident.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ class Streak:
     label: Hashable = None
     since: int = 0
 
-    def sure(self, steady: int, seq: int, label: Hashable) -> bool:
+    def sure(self, steady: int, seq: int, label: Hashable, whole: bool = False) -> bool:
         """Record that the prediction of message `seq` is confident of `label` (None: of no class).
 
         Return whether the model is now sure: confident of that class since message `seq - steady + 1`.
+        A drawing replaced `whole` (not grown) is judged as a finished one: sure when confident, and held
+        from then on.
         """
         if label is None or label != self.label:
-            self.label, self.since = label, seq
+            self.label, self.since = label, (seq - steady + 1 if whole else seq)
         return label is not None and seq - self.since + 1 >= steady

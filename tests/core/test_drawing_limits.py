@@ -105,3 +105,16 @@ def test_the_ink_cap_bounds_what_the_costliest_step_of_the_rasterizer_gets(
     with pytest.raises(InputError) as refused:
         preprocess.rasterize_strokes([over])
     assert refused.value.code == "too_much_ink" and sizes == []  # refused before any simplification
+
+
+def test_a_drawing_knows_whether_it_was_replaced_whole_or_grown() -> None:
+    drawing = Drawing(LIMITS)
+    assert not drawing.whole
+    drawing.replace([np.array([[0.0, 0.0], [50.0, 20.0]])])
+    assert drawing.whole  # a sync: judged as a finished drawing
+    drawing.add_points([[60.0, 30.0], [80.0, 10.0]])
+    assert not drawing.whole
+    drawing.set_image(np.zeros((28, 28), np.float32))
+    assert drawing.whole
+    drawing.undo()
+    assert not drawing.whole

@@ -41,6 +41,14 @@ def test_messages_the_server_coalesced_count_as_held() -> None:
     assert streak.sure(3, 12, "cat")  # messages 10, 11 and 12: 11 was never predicted on its own
 
 
+def test_a_drawing_replaced_whole_is_sure_when_confident_and_held_from_there() -> None:
+    streak = Streak()
+    assert not streak.sure(3, 1, "cat")
+    assert streak.sure(3, 2, "dog", whole=True)  # a sync: judged as a finished drawing
+    assert streak.sure(3, 3, "dog")  # the strokes drawn after it keep the class
+    assert not streak.sure(3, 4, None, whole=True)  # a blank or unknown one is never sure
+
+
 def test_steady_one_is_the_threshold_alone() -> None:
     assert Streak().sure(1, 5, "cat") and not Streak().sure(1, 5, None)
 
@@ -92,3 +100,9 @@ def test_the_server_says_sure_only_once_the_model_held_its_class_and_its_observe
     assert said == [False, False, False, False, False, True, False]
     assert observed == said  # the game sees what the page is told
     assert all(is_sure(model, np.asarray(a)) == (max(a) >= 0.6) for a in answers)  # one state alone
+    model.answer = [0.1, 0.9]  # the page syncs its drawing (after a reconnect): a finished drawing
+    with live.lock:
+        session.drawing.replace([np.array([[0.0, 0.0], [100.0, 40.0]])])
+        live.accept(session, 8)
+    live.flush()
+    assert server.sent[-1]["sure"] and observed[-1]
