@@ -36,8 +36,12 @@ def export_model(model: keras.Model, out_dir: Path, sample: np.ndarray) -> dict[
         reloaded = keras.saving.load_model(keras_path, safe_mode=True)
         tflite = convert_to_tflite(reloaded)
         expected = reloaded.predict(sample[..., None], batch_size=256, verbose=0)
-        got = LiteRTRunner(tflite).predict_all(sample, batch_size=64)
-        diff = float(np.max(np.abs(expected - got)))
+        runner = LiteRTRunner(tflite)
+        if isinstance(expected, dict):  # probabilities and an embedding (trainer.embedding)
+            got = runner.run_all(sample, batch_size=64)
+            diff = max(float(np.max(np.abs(expected[name] - got[name]))) for name in expected)
+        else:
+            diff = float(np.max(np.abs(expected - runner.predict_all(sample, batch_size=64))))
         if not np.isfinite(diff) or diff > MAX_ABS_DIFF:
             raise ExportError(
                 f".tflite and .keras disagree: max abs difference {diff:.2e} > {MAX_ABS_DIFF:g}"
