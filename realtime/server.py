@@ -28,6 +28,7 @@ from realtime.model.live import LivePredictor
 from realtime.model.ranking import ModelLoader, classes
 from realtime.model.recognizer import litert_loader
 from realtime.model.switcher import ModelSwitcher
+from realtime.model.teacher import Teacher
 from realtime.web import admin, api, compat, http, pages, probes, transport, wire
 from realtime.web.events import LiveEvents
 from realtime.web.gate import Gate
@@ -125,11 +126,15 @@ def create_app(
         background=live_worker,
     )
     live.observer = play.observe
-    events = LiveEvents(live, play, config.limits, run_blocking, config.NODE_NAME, config.TRUSTED_PROXIES)
+    teacher = Teacher(live)
+    events = LiveEvents(
+        live, play, teacher, config.limits, run_blocking, config.NODE_NAME, config.TRUSTED_PROXIES
+    )
     server.register_namespace(events)
     Gate(server, config.limits, events.error)
     limiter = AddressLimiter(config.HTTP_RATE_LIMIT, config.HTTP_RATE_BURST)
     switcher = ModelSwitcher(live, load_model, run_blocking, redis)
+    switcher.after_switch = teacher.switched
     switcher.start()
     app.extensions[EXTENSION] = AppState(
         config=config,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from realtime.core import preprocess
 from realtime.core.errors import InputError
 from realtime.core.incremental import Box, IncrementalRaster
 from realtime.core.protocol import Ink, Limits, is_blank
@@ -170,6 +171,20 @@ class Drawing:
             [xy[:, 0].tolist(), xy[:, 1].tolist(), ts.tolist()]
             for xy, ts in zip(self._stroke_arrays(), stroke_times, strict=True)
         ]
+
+    def bitmap(self) -> np.ndarray | None:
+        """Return the model's 28×28 view of the drawing, rendered afresh (None: nothing to recognise yet).
+
+        The live worker renders incrementally; this renders from the points, with the same result.
+        """
+        if self._image is not None:
+            return self._image
+        try:
+            return preprocess.rasterize_strokes(self._stroke_arrays())
+        except InputError as exc:
+            if is_blank(exc):
+                return None
+            raise
 
     def snapshot(self) -> Snapshot:
         """Return the current content in a form that later updates cannot change."""

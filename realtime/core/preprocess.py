@@ -48,6 +48,7 @@ MAX_POINTS = 20_000  # per drawing, all strokes together
 # quadratic, so this bounds the work. People draw about 1,000 units (2,200 at most in the sample data).
 MAX_INK = 10_000
 MAX_COORDINATE = 1_000_000.0  # canvas pixels, either sign: raw Quick, Draw! data has negative ones
+MIN_EXTENT = 1e-6  # canvas units: a drawing smaller than this is a single point
 
 _STROKE_TYPES = (list, tuple, np.ndarray)  # what a stroke may arrive as
 # The ufuncs' own reductions: `array.min()` and friends add a Python-level wrapper per call, which counts
@@ -194,7 +195,8 @@ def _frame(xy: np.ndarray) -> tuple[float, float, float]:
 def box_frame(left: float, top: float, right: float, bottom: float) -> tuple[float, float, float]:
     """Return the (left, top, scale) that align a drawing with this bounding box and scale it to 0–255."""
     extent = max(right - left, bottom - top)
-    if extent <= 0.0:
+    # Below a millionth of a unit the drawing is a point: scaling it up to 255 would overflow to infinity.
+    if not extent >= MIN_EXTENT:
         raise InputError("too_small", "the drawing is a single point: draw a line")
     return left, top, 255.0 / extent
 

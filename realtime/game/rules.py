@@ -16,11 +16,11 @@ import json
 import random
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from realtime.core.errors import InputError
+from realtime.core.text import clean_text
 
 SOLO_ROUNDS = 6
 MAX_ROUNDS = 20
@@ -54,15 +54,7 @@ def shown_code(code: str) -> str:
 
 def clean_name(value: Any) -> str:
     """Return a display name: control and format characters removed, spaces collapsed, at most MAX_NAME."""
-    if not isinstance(value, str) or len(value) > 200:
-        raise InputError("bad_name", f"a name is text of 1 to {MAX_NAME} characters")
-    kept = "".join(
-        " " if c.isspace() else c for c in value if unicodedata.category(c)[0] != "C" or c.isspace()
-    )
-    name = " ".join(kept.split())[:MAX_NAME].strip()
-    if not name:
-        raise InputError("bad_name", f"a name is text of 1 to {MAX_NAME} characters")
-    return name
+    return clean_text(value, MAX_NAME, "bad_name", "a name")
 
 
 def token_hash(token: str) -> str:

@@ -31,6 +31,7 @@ from realtime.core.protocol import Limits
 from realtime.infra.metrics import Metrics
 from realtime.model.ranking import TOP_K, Model, guesses
 from realtime.model.sureness import Streak
+from realtime.model.words import EMPTY, WordBook, taught_guesses
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Outcome:
     sure: bool
     bitmap: np.ndarray | None
     model: str  # the version of the model that found it
+    words: tuple[int, ...] = ()  # the key of the book of taught words ranked with the model's
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Session:
     predicted_at: float = -math.inf  # perf_counter() when its last prediction pass took it
     cached: tuple[int, Outcome] | None = None  # (drawing version, outcome) of the last prediction
     streak: Streak = dataclasses.field(default_factory=Streak)  # the class it has been confident of, since
+    # Its own taught words (its room's, or those taught on /teach), ranked after the deployment's.
+    book: WordBook = EMPTY
 
 
 @dataclass
@@ -78,27 +82,46 @@ class _Job:
     version: int
     snapshot: Snapshot | None  # None: the drawing did not change since the cached outcome
     whole: bool  # the drawing was last replaced whole (sync, snapshot image), not grown
+    book: WordBook  # the taught words it is ranked with
 
 
 def predict_snapshots(
-    model: Model, snapshots: list[Snapshot], max_batch: int, pause: Callable[[], None] = lambda: None
+    model: Model,
+    snapshots: list[Snapshot],
+    max_batch: int,
+    pause: Callable[[], None] = lambda: None,
+    books: list[WordBook] | None = None,
 ) -> list[Outcome]:
     """Rasterize snapshots and classify all non-blank ones in batches of at most `max_batch`.
 
     `pause` is called after each rasterization and each batch: the server's live passes let other work in.
+    `books` (one per snapshot) are the taught words each is ranked with; the embeddings they need come
+    from the same interpreter call as the probabilities.
     """
+    books = books or [EMPTY] * len(snapshots)
     bitmaps = []
     for snapshot in snapshots:
         bitmaps.append(render(snapshot))
         pause()
     drawn = [i for i, bitmap in enumerate(bitmaps) if bitmap is not None]
-    outcomes = [Outcome([], False, None, model.version) for _ in snapshots]
+    outcomes = [Outcome([], False, None, model.version, books[i].key) for i in range(len(snapshots))]
+    taught = model.taught is not None
     for start in range(0, len(drawn), max_batch):
         chunk = drawn[start : start + max_batch]
-        probabilities = model.predict(np.stack([bitmaps[i] for i in chunk]))
+        batch = np.stack([bitmaps[i] for i in chunk])
+        embedded = None
+        if taught and any(books[i].names for i in chunk):
+            probabilities, embedded = model.infer(batch)
+        else:
+            probabilities = model.predict(batch)
         pause()
-        for i, row in zip(chunk, probabilities, strict=True):
-            outcomes[i] = Outcome(*guesses(model, row, TOP_K), bitmaps[i], model.version)
+        for j, (i, row) in enumerate(zip(chunk, probabilities, strict=True)):
+            book = books[i]
+            if embedded is not None and book.names:
+                found = taught_guesses(model, row, embedded[j], book, TOP_K)
+            else:
+                found = guesses(model, row, TOP_K)
+            outcomes[i] = Outcome(*found, bitmaps[i], model.version, book.key)
     return outcomes
 
 
@@ -135,6 +158,7 @@ class LivePredictor:
         # Called with (session, seq, outcome) after each prediction sent (realtime.game.play looks for the
         # prompt).
         self.observer: Callable[[Session, int, Outcome], None] | None = None
+        self.book: WordBook = EMPTY  # the deployment's taught words, ranked for every connection
 
     def __len__(self) -> int:
         """Return the number of open sessions."""
@@ -192,9 +216,11 @@ class LivePredictor:
                 session.predicted_at = now
                 drawing = session.drawing
                 cached = session.cached
-                unchanged = cached is not None and (cached[0], cached[1].model) == (
+                book = self.book.plus(session.book)
+                unchanged = cached is not None and (cached[0], cached[1].model, cached[1].words) == (
                     drawing.version,
                     model.version,
+                    book.key,
                 )
                 snapshot = None if unchanged else drawing.snapshot()
                 jobs.append(
@@ -205,6 +231,7 @@ class LivePredictor:
                         drawing.version,
                         snapshot,
                         drawing.whole,
+                        book,
                     )
                 )
         fresh = [job for job in jobs if job.snapshot is not None]
@@ -212,7 +239,8 @@ class LivePredictor:
         if fresh:
             try:
                 snapshots = [job.snapshot for job in fresh]
-                outcomes = predict_snapshots(model, snapshots, self.max_batch, self._pause)
+                books = [job.book for job in fresh]
+                outcomes = predict_snapshots(model, snapshots, self.max_batch, self._pause, books)
             except Exception:
                 log.exception("prediction of %d drawings failed", len(fresh))
                 for job in fresh:
@@ -240,6 +268,28 @@ class LivePredictor:
             self.metrics.rounds.observe(time.perf_counter() - started)
         return len(jobs)
 
+    def set_book(self, book: WordBook) -> None:
+        """Rank the deployment's taught words `book` for every connection from now on; predict again."""
+        with self.lock:
+            self.book = book
+            self._again()
+
+    def set_session_book(self, session: Session, book: WordBook) -> None:
+        """Rank a connection's own taught words `book` from now on; predict its drawing again."""
+        with self.lock:
+            session.book = book
+            if session.cached is not None and session.sid in self._sessions:
+                self._dirty[session.sid] = session
+                self._wake.set()
+
+    def _again(self) -> int:
+        """Mark every drawing predicted before for another prediction (caller holds `lock`)."""
+        for session in self._sessions.values():
+            if session.cached is not None:
+                self._dirty[session.sid] = session
+        self._wake.set()
+        return len(self._dirty)
+
     def switch(self, model: Model) -> int:
         """Serve `model` from the next pass on; every drawing predicted before is predicted again at once.
 
@@ -247,11 +297,7 @@ class LivePredictor:
         """
         with self.lock:
             self.model = model
-            for session in self._sessions.values():
-                if session.cached is not None:
-                    self._dirty[session.sid] = session
-            again = len(self._dirty)
-            self._wake.set()
+            again = self._again()
         self.metrics.serving(model.name, model.version)
         return again
 

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from realtime.model.sureness import confident_of
+from realtime.model.taught import TaughtCalibration
 
 TOP_K = 3  # guesses a person is shown
 
@@ -29,9 +30,15 @@ class Model(Protocol):
     sure_steady: (
         int  # ...and sure of a drawing in progress once that class held this many messages (sureness)
     )
+    embedding_size: int  # the length of its embedding output (0: it has none)
+    taught: TaughtCalibration | None  # how it ranks taught words (None: it cannot learn words)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Classify a (B, 28, 28) float32 batch in [0, 1]; return (B, outputs) probabilities."""
+        ...
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Classify and embed a batch in one call: (B, outputs) probabilities, (B, size) or None."""
         ...
 
     def verify(self) -> None:

@@ -49,6 +49,7 @@ class ModelSwitcher:
         self.redis = redis.quick() if redis else None
         self.subscriber = redis.subscriber() if redis else None
         self._listener: Any = None
+        self.after_switch: Callable[[Model], None] | None = None  # e.g. the teacher embeds its words again
 
     def start(self) -> None:
         """Start listening for switches announced by any process (only with a message queue)."""
@@ -78,6 +79,8 @@ class ModelSwitcher:
     def switch(self, model: Model) -> None:
         """Serve `model` in this process, tell its clients, predict their drawings again."""
         again = self.live.switch(model)
+        if self.after_switch is not None:
+            self.after_switch(model)
         self.live.server.emit("model", {"model": model.version, "labels": classes(model)}, ignore_queue=True)
         log.info("now serving %s; predicting %d drawings again", model.version, again)
 

@@ -37,6 +37,7 @@ from realtime.game.play import Play
 from realtime.infra.ratelimit import Network, client_address
 from realtime.model.live import LivePredictor
 from realtime.model.ranking import classes
+from realtime.model.teacher import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,9 @@ GAME_EVENTS = frozenset(
         "room_close",
     }
 )
-CLIENT_EVENTS = DRAWING_EVENTS | GAME_EVENTS
+# Teaching words (realtime.model.teacher).
+TEACH_EVENTS = frozenset({"teach_example", "teach_forget", "teach_keep", "teach_words"})
+CLIENT_EVENTS = DRAWING_EVENTS | GAME_EVENTS | TEACH_EVENTS
 
 
 class LiveEvents(socketio.Namespace):
@@ -68,6 +71,7 @@ class LiveEvents(socketio.Namespace):
         self,
         live: LivePredictor,
         play: Play,
+        teacher: Teacher,
         limits: Limits,
         run_blocking: Callable[..., Any],
         node: str,
@@ -76,6 +80,7 @@ class LiveEvents(socketio.Namespace):
         super().__init__("/")
         self.live = live
         self.play = play
+        self.teacher = teacher
         self.trusted = trusted  # proxies whose X-Forwarded-For names the client
         self.limits = limits
         self.run_blocking = run_blocking  # runs calls of milliseconds off the event loop
@@ -130,6 +135,7 @@ class LiveEvents(socketio.Namespace):
     def on_disconnect(self, sid: str, reason: Any = None) -> None:
         """Free the connection's seat in a game (its drawing may be kept first) and its session."""
         self.play.leave(sid)
+        self.teacher.closed(sid)
         self.live.close(sid)
 
     def on_stroke_points(self, sid: str, *args: Any) -> None:
@@ -206,6 +212,39 @@ class LiveEvents(socketio.Namespace):
     def on_room_close(self, sid: str, *args: Any) -> None:
         """End the game for everyone (the host): `{code, token}`."""
         self._play(sid, args, self.play.room_close)
+
+    def on_teach_example(self, sid: str, *args: Any) -> None:
+        """Teach a word the drawing on the canvas as one more example: `{word}`; answered by `taught`."""
+        self._teach(sid, args, "taught", self.teacher.example)
+
+    def on_teach_forget(self, sid: str, *args: Any) -> None:
+        """Forget one of the connection's taught words: `{word}`; answered by `words`."""
+        self._teach(sid, args, "words", self.teacher.forget)
+
+    def on_teach_keep(self, sid: str, *args: Any) -> None:
+        """Give one of the connection's words to everyone, where the server keeps them: `{word}`."""
+        self._teach(sid, args, "words", self.teacher.keep)
+
+    def on_teach_words(self, sid: str, *args: Any) -> None:
+        """Ask for the connection's taught words and the server's: `{}`; answered by `words`."""
+        self._teach(sid, args, "words", lambda sid, _: self.teacher.listing(sid))
+
+    def _teach(
+        self,
+        sid: str,
+        args: tuple[Any, ...],
+        reply: str,
+        handler: Callable[[str, dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        """Run a teaching event and send its reply; a refusal becomes an `error`."""
+        if self.live.get(sid) is None:
+            return
+        try:
+            answer = handler(sid, parse_payload(args))
+        except InputError as exc:
+            self.error(sid, exc.code, exc.message)
+            return
+        self.emit(reply, answer, to=sid, ignore_queue=True)
 
     def _play(self, sid: str, args: tuple[Any, ...], handler: Callable[[str, dict[str, Any]], None]) -> None:
         """Hand a game event's payload to its handler in realtime.game.play; a refusal becomes an `error`."""

@@ -22,6 +22,7 @@ class Uniform:
 
     name, version, labels = "uniform", "uniform-0", ["a", "b"]
     other, sure_threshold, sure_steady = None, 0.5, 1
+    embedding_size, taught = 0, None  # it cannot learn words
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Two classes at one half each."""

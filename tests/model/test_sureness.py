@@ -58,6 +58,7 @@ class Sequence:
 
     name, version, labels = "seq", "seq-0", ["a", "b"]
     other, sure_threshold, sure_steady = None, 0.6, 3
+    embedding_size, taught = 0, None  # it cannot learn words
 
     def __init__(self) -> None:
         self.answer = [0.5, 0.5]

@@ -45,6 +45,7 @@ class Chosen:
     """A stand-in model that answers its `answer` for every drawing."""
 
     name, version, labels, other = "chosen", "chosen-1", LABELS, 3
+    embedding_size, taught = 0, None  # it cannot learn words
 
     def __init__(self, case: Case) -> None:
         self.sure_threshold = case.threshold
