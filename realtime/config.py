@@ -128,6 +128,9 @@ class Config:
     COLLECT_DRAWINGS: bool = False
     DATABASE_URL: str = ""
     COLLECT_BUFFER: int = _setting(10_000, low=1)
+    # Taught words the deployment keeps (with ADMIN_TOKEN, in DATABASE_URL's database) at most: every
+    # process embeds them all at start and ranks every drawing against them.
+    TAUGHT_MAX_WORDS: int = _setting(100, low=1, most=1000)
     limits: Limits = field(init=False, repr=False)  # derived: what `ready.limits` advertises
 
     def __post_init__(self) -> None:

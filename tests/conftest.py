@@ -132,6 +132,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     server: PostgresProcess = request.getfixturevalue("postgres")
     engine = create_engine(database_url(server.url))
     with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS drawings, alembic_version"))
+        connection.execute(text("DROP TABLE IF EXISTS drawings, taught_words, alembic_version"))
     engine.dispose()
     return server.url.replace("postgresql://", "postgres://")  # as Heroku's add-on writes it
