@@ -15,6 +15,7 @@ from flask_socketio import SocketIO
 
 from realtime.collect.collector import Collector
 from realtime.collect.store import DrawingStore, database_url, make_engine
+from realtime.collect.words import KeptWords, TaughtWordStore
 from realtime.config import Config
 from realtime.game.clock import Clock, SystemClock
 from realtime.game.play import ADDRESS_BURST, ADDRESS_RATE, Play
@@ -126,7 +127,7 @@ def create_app(
         background=live_worker,
     )
     live.observer = play.observe
-    teacher = Teacher(live)
+    teacher = teacher_for(config, live, run_blocking, redis)
     events = LiveEvents(
         live, play, teacher, config.limits, run_blocking, config.NODE_NAME, config.TRUSTED_PROXIES
     )
@@ -182,6 +183,24 @@ def collector_for(
     return Collector(
         drawings, run_blocking, server.start_background_task, server.sleep, metrics, config.COLLECT_BUFFER
     )
+
+
+def teacher_for(
+    config: Config, live: LivePredictor, run_blocking: Callable[..., Any], redis: RedisClients | None
+) -> Teacher:
+    """Return the teacher: with ADMIN_TOKEN, keeping the deployment's words in the database (loaded now if
+    it answers, else in the background: live guessing never waits for it) and sharing them through Redis."""
+    if not config.ADMIN_TOKEN:
+        return Teacher(live)
+    url = database_url(config.DATABASE_URL)
+    keeper = KeptWords(
+        TaughtWordStore(make_engine(url)), run_blocking, live.server.start_background_task, redis
+    )
+    teacher = Teacher(live, keeper, max_words=config.TAUGHT_MAX_WORDS)
+    keeper.changed = teacher.reload
+    keeper.start()
+    logging.getLogger(__name__).info("keeping taught words in %s", redacted(url))
+    return teacher
 
 
 def library_logger(name: str) -> logging.Logger:

@@ -1,20 +1,25 @@
-"""The admin routes, under /admin: the model's hot reload, and the review of collected drawings.
+"""The admin routes, under /admin: the model's hot reload, the review of collected drawings, and the
+deployment's taught words.
 
 Without ADMIN_TOKEN none of them exists (404). The JSON routes (`AdminApi`) need the token, checked before
-each of their views; the review page needs none (its data does). The review exists only while drawings
-are collected (COLLECT_DRAWINGS). In this order: a drawing's id in range, a token configured, the review
-existing (404 each), then the token sent (401).
+each of their views; the review and words pages need none (their data does). The review exists only while
+drawings are collected (COLLECT_DRAWINGS); the taught words whenever there is a token. In this order: a
+drawing's id in range, a token configured, the review existing (404 each), then the token sent (401).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, Response, jsonify, render_template, request
 from werkzeug.exceptions import NotFound
 
 from realtime.collect.store import PAGE_SIZE, DrawingStore, clean_word
+from realtime.collect.words import KeptWords
+from realtime.core import images
 from realtime.core.errors import InputError
 from realtime.model.ranking import ModelError, classes
 from realtime.model.switcher import ReloadUnavailable
@@ -23,6 +28,8 @@ from realtime.web.state import app_state
 
 MAX_PAGE = 1_000_000  # of the review: far beyond any table, within every database's integers
 MAX_ID = 2**62  # a drawing's id: SQLite's and PostgreSQL's integers hold no more
+
+log = logging.getLogger(__name__)
 
 
 def require_token() -> tuple[Response, int] | None:
@@ -52,6 +59,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 reload = AdminApi("reload", __name__, url_prefix="/reload")
 review = Blueprint("review", __name__)
 review_api = AdminApi("api", __name__, url_prefix="/api")
+words = Blueprint("words", __name__)
+# Beside the review's JSON routes, under /admin/api, but its own: it exists without collected drawings.
+words_api = AdminApi("words_api", __name__, url_prefix="/api")
 
 
 @bp.before_request
@@ -152,6 +162,69 @@ def review_delete(drawing_id: int) -> tuple[Response, int] | Response:
     return jsonify(id=drawing_id, deleted=True)
 
 
+def _kept() -> KeptWords:
+    """Return the deployment's taught words, or answer 404 when it keeps none."""
+    keeper = app_state().events.teacher.keeper
+    if not isinstance(keeper, KeptWords):
+        raise NotFound()
+    return keeper
+
+
+@words.get("/words")
+def words_page() -> str:
+    """Show the deployment's taught words (the page asks for the admin token; its data needs it)."""
+    _kept()
+    return render_template("words.html", model=app_state().model.version)
+
+
+@words_api.get("/words")
+def words_list() -> Response:
+    """List the deployment's taught words, oldest first: each word's examples as the model saw them."""
+    state = app_state()
+    rows = state.run_blocking(_kept().store.listing)
+    listed = [
+        {
+            "word": row["word"],
+            "examples": len(row["bitmaps"]),
+            "with_strokes": row["with_strokes"],
+            "bitmaps": [
+                images.bitmap_to_png_data_url(bitmap.astype(np.float32) / 255.0) for bitmap in row["bitmaps"]
+            ],
+            "created_at": row["created_at"].isoformat(),
+            "updated_at": row["updated_at"].isoformat(),
+        }
+        for row in rows
+    ]
+    return jsonify(words=listed, max_words=state.events.teacher.max_words)
+
+
+@words_api.delete("/words/<path:word>")
+def words_delete(word: str) -> tuple[Response, int] | Response:
+    """Delete a taught word: every process forgets it at once."""
+    try:
+        deleted = _kept().forget(word)
+    except InputError as exc:  # the database is unreachable
+        return jsonify(code=exc.code, message=exc.message), 503
+    if not deleted:
+        return jsonify(code="not_found", message="no such taught word"), 404
+    return jsonify(word=word, deleted=True)
+
+
+@words_api.get("/words.ndjson")
+def words_export() -> Response:
+    """Export every taught example drawn with strokes as Quick, Draw! raw ndjson (images are skipped: the
+    `X-Skipped-Examples` header counts them)."""
+    lines, skipped = app_state().run_blocking(_kept().store.export)
+    if skipped:
+        log.info("taught words exported: %d examples without strokes (images) skipped", skipped)
+    answer = Response("".join(lines), mimetype="application/x-ndjson")
+    answer.headers["Content-Disposition"] = 'attachment; filename="taught-words.ndjson"'
+    answer.headers["X-Skipped-Examples"] = str(skipped)
+    return answer
+
+
 review.register_blueprint(review_api)
 bp.register_blueprint(reload)
 bp.register_blueprint(review)
+bp.register_blueprint(words)
+bp.register_blueprint(words_api)
