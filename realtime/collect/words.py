@@ -219,8 +219,10 @@ class KeptWords:
 
     With Redis, each keep and forget is announced on `realtime:words` and every process (this one too) hears
     it and calls `changed([word])`; without, this process calls it itself. The table's calls run through
-    `run_blocking` (an OS thread under eventlet); a database error becomes the InputError
-    `database_unreachable`, which the teacher sends the client.
+    `run_blocking` (an OS thread under eventlet). Live guessing never depends on the database: while it is
+    down, `load` returns the words last read (a hot reload embeds them again) and a background task reads
+    every word again, with backoff, until it answers; keeping or forgetting a word is refused with the
+    InputError `database_unreachable`, which the teacher sends the client.
     """
 
     def __init__(
@@ -238,11 +240,24 @@ class KeptWords:
         self.subscriber = redis.subscriber() if redis else None
         # Read the words named again (None: every word); the server sets it to the teacher's `reload`.
         self.changed: Callable[[list[str] | None], None] = lambda names: None
-        self._task: Any = None
+        self._last: list[dict[str, Any]] | None = None  # the words last read from the table
+        self._stale = False  # `load` returned the words last read: the table did not answer
+        self._repairing = False  # the task that reads every word again until the table answers runs
+        self._listener: Any = None
 
     def load(self) -> list[dict[str, Any]]:
-        """Return every kept word: `{word, examples: [{bitmap: (28, 28) uint8, strokes}]}`."""
-        return self._call(self.store.load)
+        """Return every kept word: `{word, examples: [{bitmap: (28, 28) uint8, strokes}]}` (the words last
+        read while the database does not answer; `database_unreachable` if none was ever read)."""
+        try:
+            words = self._call(self.store.load)
+        except InputError:
+            if self._last is None:
+                raise
+            self._stale = True
+            self._repair()
+            return self._last
+        self._last = words
+        return words
 
     def keep(self, word: str, examples: list[dict[str, Any]]) -> None:
         """Keep a word (replacing one of that name) and tell every process."""
@@ -256,12 +271,31 @@ class KeptWords:
         self._announce(word)
         return True
 
+    def start(self) -> None:
+        """Read every kept word (`changed(None)`), then follow the changes of every process.
+
+        Subscribed before reading, so that nothing announced meanwhile is missed. A database or Redis that
+        is unreachable now is not waited for: background tasks try again with backoff.
+        """
+        if self._listener is not None:
+            return
+        pubsub = None
+        if self.subscriber is not None:
+            try:
+                pubsub = self._subscribe()
+            except RedisError as exc:
+                log.warning("Redis is unreachable (%s): no taught word is heard until it is back", exc)
+        self._refresh(None)
+        if self.subscriber is not None:
+            self._listener = self.start_task(self._follow, pubsub)
+
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a call of the table off the event loop; a database error becomes `database_unreachable`."""
         try:
             return self.run_blocking(fn, *args)
         except SQLAlchemyError as exc:
-            log.warning("the taught words' database failed: %s", exc)
+            # Once per outage: the repair's tries say nothing more until it answers again.
+            (log.debug if self._repairing else log.warning)("the taught words' database failed: %s", exc)
             raise InputError("database_unreachable", DATABASE_DOWN) from exc
 
     def _announce(self, word: str) -> None:
@@ -274,66 +308,59 @@ class KeptWords:
             except RedisError as exc:
                 # The others read every word again when their listener is back (`_follow`).
                 log.warning("Redis is unreachable (%s): %r changes here only for now", exc, word)
-        self._changed_safely([word])
+        self._refresh([word])
 
-    def _changed_safely(self, names: list[str] | None) -> bool:
-        """Call `changed`; log a failure (the database down, say) and return False instead of raising."""
+    def _refresh(self, names: list[str] | None) -> bool:
+        """Call `changed(names)`; True when it read the table. Otherwise (a failure is logged, never raised)
+        every word is read again in the background until the table answers."""
+        self._stale = False
         try:
             self.changed(names)
-        except InputError as exc:
-            log.warning("taught words not read: %s", exc.message)
-            return False
+        except InputError:  # the database's failure, said already
+            self._stale = True
         except Exception:
             log.exception("taught words not read")
-            return False
-        return True
+            self._stale = True
+        if self._stale:
+            self._repair()
+        return not self._stale
 
-    def start(self) -> None:
-        """Read every kept word (`changed(None)`), then follow the changes of every process.
+    def _repair(self) -> None:
+        """Start reading every word again in the background until the table answers (once at a time)."""
+        if not self._repairing:
+            self._repairing = True
+            log.warning("taught words may be out of date: reading them again once the database answers")
+            self.start_task(self._read_until_answered)
 
-        Subscribed before reading, so that nothing announced meanwhile is missed. A database or Redis that
-        is unreachable now is not waited for: a background task tries again with backoff, and reads every
-        word again whenever it may have missed something.
-        """
-        if self._task is not None:
-            return
-        pubsub = None
-        if self.subscriber is not None:
-            try:
-                pubsub = self._subscribe()
-            except RedisError as exc:
-                log.warning("Redis is unreachable (%s): no taught word is heard until it is back", exc)
-        behind = not self._changed_safely(None)
-        if behind:
-            log.warning("the kept taught words are not loaded yet: trying again in the background")
-        if self.subscriber is not None:
-            self._task = self.start_task(self._follow, pubsub, behind)
-        elif behind:
-            self._task = self.start_task(self._catch_up)
+    def _read_until_answered(self) -> None:
+        """Read every word again after 1, 2, 4, ... up to RETRY_MAX_S seconds, until the table answers."""
+        delay = 1.0
+        try:
+            while True:
+                time.sleep(delay)
+                self._stale = False
+                try:
+                    self.changed(None)
+                except Exception as exc:  # said once, when the repair started: tried again, quietly
+                    log.debug("taught words still not read: %s", exc)
+                    self._stale = True
+                if not self._stale:
+                    log.warning("taught words read again: the database answers")
+                    return
+                delay = min(2 * delay, RETRY_MAX_S)
+        finally:
+            self._repairing = False
 
     def _subscribe(self) -> Any:
-        """Return a subscription to the channel (its confirmations included: see `_follow`)."""
+        """Return a subscription to the channel (its confirmations included: see `_read`)."""
         assert self.subscriber is not None
         pubsub = self.subscriber.pubsub()
         pubsub.subscribe(CHANNEL)
         return pubsub
 
-    def _catch_up(self) -> None:
-        """Without Redis: read every word again, with backoff, until the database answers."""
-        delay = 1.0
-        while not self._changed_safely(None):
-            time.sleep(delay)
-            delay = min(2 * delay, RETRY_MAX_S)
-        log.warning("the kept taught words are loaded")
-
-    def _follow(self, pubsub: Any, behind: bool) -> None:
-        """Read again every word announced; on a lost Redis connection, say so once and retry with backoff.
-
-        While `behind` (a change may have been missed: Redis was away, or the database did not answer),
-        every word is read again: at once, then on the next announcement or after a growing wait. redis-py
-        may reconnect by itself after a short outage, subscribing again: a second confirmation of the
-        subscription says so, and that something may have been missed meanwhile.
-        """
+    def _follow(self, pubsub: Any) -> None:
+        """Read again every word announced; on a lost Redis connection, say so once and retry with backoff;
+        once it is back, read every word again (changes were announced while it was away)."""
         delay, failing = 1.0, pubsub is None
         while True:
             try:
@@ -341,10 +368,10 @@ class KeptWords:
                     pubsub = self._subscribe()
                     if failing:
                         log.warning("Redis is reachable again: taught words are heard again")
-                    behind = True  # what was announced while it was away
+                    self._refresh(None)
                 delay, failing = 1.0, False
                 try:
-                    self._read(pubsub, behind)
+                    self._read(pubsub)
                 finally:
                     pubsub.close()
                     pubsub = None
@@ -355,20 +382,22 @@ class KeptWords:
                 time.sleep(delay)
                 delay = min(2 * delay, RETRY_MAX_S)
 
-    def _read(self, pubsub: Any, behind: bool) -> None:
-        """Apply the announcements of one subscription, for as long as it lasts (RedisError ends it)."""
-        retry, confirmations = 1.0, 0
+    def _read(self, pubsub: Any) -> None:
+        """Apply the announcements of one subscription for as long as it lasts (RedisError ends it).
+
+        redis-py reconnects by itself after a short outage and subscribes again: a second confirmation of
+        the subscription says so, and that changes may have been announced meanwhile.
+        """
+        confirmations = 0
         while True:
-            if behind:
-                behind = not self._changed_safely(None)
-                retry = min(2 * retry, RETRY_MAX_S) if behind else 1.0
-            message = pubsub.get_message(timeout=retry if behind else None)
+            message = pubsub.get_message(timeout=None)
             kind = message.get("type") if message else None
             if kind == "subscribe":
                 confirmations += 1
-                behind = behind or confirmations > 1
-            elif kind == "message" and not behind:
-                behind = not self._changed_safely(self._names(message["data"]))
+                if confirmations > 1:
+                    self._refresh(None)
+            elif kind == "message":
+                self._refresh(self._names(message["data"]))
 
     @staticmethod
     def _names(data: bytes | str) -> list[str] | None:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+import psycopg
 import pytest
 from flask import Flask
 from flask_socketio import SocketIOTestClient
@@ -31,6 +32,8 @@ from realtime.core.errors import InputError
 from realtime.infra.redis import RedisClients
 from realtime.model.words import MIN_EXAMPLES
 from realtime.web.state import state_of
+from tests.support.models import FakeModel
+from tests.support.postgres import PostgresProcess
 from trainer.collected import record
 
 TOKEN = "taught-words-token-0123456789"
@@ -209,7 +212,7 @@ def test_a_subscription_confirmed_again_means_changes_may_have_been_missed() -> 
     said = {"type": "message", "channel": b"realtime:words", "data": b'{"word": "Spiral"}'}
     subscription = ScriptedSubscription(confirmed, said, confirmed, said)
     with pytest.raises(RedisError):
-        keeper._read(subscription, behind=False)
+        keeper._read(subscription)
     assert heard.calls == [["Spiral"], None, ["Spiral"]]
 
 
@@ -348,6 +351,42 @@ def test_the_admin_lists_deletes_and_exports_kept_words_with_the_token(
     gone = http.delete("/admin/api/words/" + quote(NASTY, safe=""), headers=AUTH)  # as the page sends it
     assert gone.status_code == 200
     assert Page(make_app()).send("teach_words", {})[-1]["words"]["kept"] == []
+
+
+def test_while_the_database_is_down_the_words_last_read_stand_in(
+    model: Any, postgres: PostgresProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("realtime.model.teacher.TEACH_BURST", 100)
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS taught_down")
+        connection.execute("CREATE DATABASE taught_down")
+    url = postgres.url.rsplit("/", 1)[0] + "/taught_down"
+    config = Config(ASYNC_MODE="threading", ADMIN_TOKEN=TOKEN, DATABASE_URL=url)
+    app = create_app(config, load_model=lambda _: model, live_worker=False)
+    teacher, other = Page(app), Page(app)
+    teacher.teach("Spiral", SPIRAL)
+    teacher.send("teach_keep", {"word": "Spiral"})
+    postgres.stop()
+    try:
+        newer = FakeModel()
+        newer.version = "fake-2"
+        state_of(app).switcher.switch(newer)  # a hot reload embeds every kept word again: those last read
+        assert other.guess(SPIRAL) == "Spiral"
+        teacher.teach("Zigzag", ZIGZAG)
+        assert teacher.send("teach_keep", {"word": "Zigzag"}) == [{"error": "database_unreachable"}]
+        refused = app.test_client().delete("/admin/api/words/Spiral", headers=AUTH)
+        assert (refused.status_code, refused.json["code"]) == (503, "database_unreachable")
+        assert app.test_client().get("/admin/api/words", headers=AUTH).status_code == 503
+    finally:
+        postgres.start()
+    # Meanwhile another process kept a word this one could not hear of: read once the database answers.
+    store_of(url).keep("Line", [{"bitmap": bitmap(1), "strokes": []}] * MIN_EXAMPLES)
+    kept = state_of(app).events.teacher.kept
+    deadline = time.monotonic() + 40
+    while "line" not in kept or "spiral" not in kept:
+        assert time.monotonic() < deadline, sorted(kept)
+        time.sleep(0.2)
+        kept = state_of(app).events.teacher.kept
 
 
 def test_without_a_token_no_word_is_kept_and_the_routes_do_not_exist(model: Any, db_url: str) -> None:

@@ -35,7 +35,14 @@ class Balancer:
                     str(self.port),
                 ],
                 cwd=ROOT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "ADMIN_TOKEN": TOKEN, **(env or {})},
+                env={
+                    **os.environ,
+                    "PYTHONUNBUFFERED": "1",
+                    "ADMIN_TOKEN": TOKEN,
+                    # With the token the workers keep taught words: in the test's folder, not data/.
+                    "DATABASE_URL": f"sqlite:///{log.parent / 'words.sqlite3'}",
+                    **(env or {}),
+                },
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
