@@ -24,17 +24,18 @@ async function call(method, path) {
 }
 
 function card(word) {
-  const item = element("li", "drawing-card recognised");
+  // Laid out with the teach page's classes: its examples as sharp 28 × 28 squares, its word actions.
+  const item = element("li", "card taught-word");
   item.dataset.word = word.word;
   const title = element("h3", "", word.word);
-  const examples = element("p", "taught-examples");
+  const examples = element("ol", "examples");
   for (const [index, url] of word.bitmaps.entries()) {
-    const image = element("img");
+    const image = element("img", "example-image");
     image.src = url;
-    image.width = 56;
-    image.height = 56;
     image.alt = `Example ${index + 1} of ${word.word}, as the model saw it`;
-    examples.append(image);
+    const entry = element("li");
+    entry.append(image);
+    examples.append(entry);
   }
   const strokes = word.with_strokes === word.examples ? "" : ` (${word.with_strokes} with strokes)`;
   const facts = element(
@@ -42,6 +43,7 @@ function card(word) {
     "guesses-line",
     `${word.examples} examples${strokes} · kept ${new Date(word.updated_at).toLocaleString()}`,
   );
+  const actions = element("div", "word-actions");
   const remove = element("button", "danger", "Delete");
   remove.type = "button";
   remove.addEventListener("click", async () => {
@@ -53,7 +55,8 @@ function card(word) {
       say(error.message);
     }
   });
-  item.append(title, examples, facts, remove);
+  actions.append(remove);
+  item.append(title, examples, facts, actions);
   return item;
 }
 
