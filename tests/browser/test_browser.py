@@ -311,7 +311,8 @@ def test_hint_and_labels_come_from_the_server(browser, server):
 def test_a_hot_reload_changes_the_hint_and_the_guesses_on_an_open_page(browser, output, tmp_path):
     """POST /admin/reload while a drawing is on the page: the hint, the model name and the guess follow."""
     token = "browser-test-token-0123456789"
-    srv = ServerProcess(tmp_path / "server-reload.log", env={"ADMIN_TOKEN": token})
+    words = f"sqlite:///{tmp_path / 'words.sqlite3'}"  # with the token it keeps taught words: not in data/
+    srv = ServerProcess(tmp_path / "server-reload.log", env={"ADMIN_TOKEN": token, "DATABASE_URL": words})
     srv.start()
     try:
         page, console = open_page(browser, srv.url + "/")

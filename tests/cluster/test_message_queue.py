@@ -160,9 +160,10 @@ def reload_via(server: ServerProcess, model: str) -> requests.Response:
 
 
 def test_a_reload_reaches_every_process_and_waits_out_a_redis_outage(
-    start_server: ServerLauncher, redis: RedisProcess
+    start_server: ServerLauncher, redis: RedisProcess, tmp_path: Path
 ) -> None:
-    env = {"REDIS_URL": redis.url, "ADMIN_TOKEN": TOKEN}
+    # With the token the servers keep taught words: in the test's folder, not data/.
+    env = {"REDIS_URL": redis.url, "ADMIN_TOKEN": TOKEN, "DATABASE_URL": f"sqlite:///{tmp_path / 'words.db'}"}
     servers = [start_server(env={**env, "NODE_NAME": name}) for name in ("w1", "w2")]
     clients = [Listener().connect(server) for server in servers]
     answer = reload_via(servers[0], "everyday20")

@@ -17,6 +17,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from realtime import create_app
 from realtime.config import Config
+from realtime.infra.ratelimit import AddressLimiter
 from realtime.web.admin import AdminApi
 from realtime.web.http import BODY_METHODS, check_bodies
 from realtime.web.state import AppState, app_state, state_of
@@ -36,6 +37,7 @@ def make_app(model: Any, tmp_path: Path) -> Callable[..., Flask]:
                 "COLLECT_DRAWINGS": True,
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'drawings.db'}",
             }
+        settings.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'drawings.db'}")  # never data/'s
         return create_app(
             Config(ASYNC_MODE="threading", **settings), load_model=lambda _: model, live_worker=False
         )
@@ -175,15 +177,18 @@ def request_each(app: Flask, rules: list[Rule], headers: dict[str, str] | None =
 def test_without_a_token_no_admin_route_exists(make_app: Callable[..., Flask], tmp_path: Path) -> None:
     app = make_app(COLLECT_DRAWINGS=True, DATABASE_URL=f"sqlite:///{tmp_path / 'drawings.db'}")
     answers = request_each(app, admin_rules(app), AUTH)
-    assert len(answers) == 5  # reload, the review page, its list, relabel and delete
+    # reload; the review page, its list, relabel and delete; the words page, their list, delete and export
+    assert len(answers) == 9
     assert {route: answer.status_code for route, answer in answers.items()} == dict.fromkeys(answers, 404)
 
 
 def test_every_admin_json_route_needs_the_token(make_app: Callable[..., Flask]) -> None:
     app = make_app(full=True)
     guarded = [rule for rule in admin_rules(app) if is_admin(app, rule.endpoint)]
+    # More routes than the burst of wrong tokens one address may send (5): each is refused, not slowed.
+    state_of(app).admin_limiter = AddressLimiter(1.0, len(guarded) * 2)
     answers = request_each(app, guarded, {"Authorization": "Bearer wrong-token-0123456789"})
-    assert len(answers) == 4
+    assert len(answers) == 7  # reload, the review's three, the taught words' three
     for route, answer in answers.items():
         assert (answer.status_code, answer.json["code"]) == (401, "unauthorized"), route
         assert answer.headers["WWW-Authenticate"] == "Bearer"

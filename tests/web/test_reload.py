@@ -7,6 +7,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ LINE = [[[0, 0], [50, 40], [100, 0]]]
 
 
 @pytest.fixture
-def make_app(model: Any) -> Callable[..., Flask]:
+def make_app(model: Any, tmp_path: Path) -> Callable[..., Flask]:
     """Return a factory of apps serving the fake model, without a background worker; reloads load models/."""
     shipped = litert_loader()
 
@@ -33,6 +34,8 @@ def make_app(model: Any) -> Callable[..., Flask]:
         return model if name == model.name else shipped(name)
 
     def make(**config: Any) -> Flask:
+        # With ADMIN_TOKEN the app keeps taught words: in the test's folder, not data/.
+        config.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'words.sqlite3'}")
         settings = Config(ASYNC_MODE="threading", MODEL=model.name, **config)
         return create_app(settings, load_model=load, live_worker=False)
 
@@ -139,7 +142,7 @@ def test_a_reload_switches_the_model_tells_clients_and_predicts_again(make_app: 
     assert 'version="fake-1"' not in metrics
 
 
-def test_the_app_gets_every_model_from_the_loader_it_is_given(model: Any) -> None:
+def test_the_app_gets_every_model_from_the_loader_it_is_given(model: Any, tmp_path: Path) -> None:
     asked = []
 
     def load(name: str) -> Any:
@@ -149,7 +152,8 @@ def test_the_app_gets_every_model_from_the_loader_it_is_given(model: Any) -> Non
         named.verify = lambda: None  # passes its check
         return named
 
-    config = Config(ASYNC_MODE="threading", MODEL="first", ADMIN_TOKEN=TOKEN)
+    words = f"sqlite:///{tmp_path / 'words.sqlite3'}"
+    config = Config(ASYNC_MODE="threading", MODEL="first", ADMIN_TOKEN=TOKEN, DATABASE_URL=words)
     app = create_app(config, load_model=load, live_worker=False)
     assert state_of(app).model.version == "first-1"
     answer = reload(app, {"model": "second"})
