@@ -423,12 +423,87 @@ def live_section(live: dict[str, Any]) -> list[str]:
 
 
 def _live_commands(metrics: dict[str, Any]) -> list[str]:
-    """Return the commands that evaluated the model live (and chose its rule), and cross-validated it."""
+    """Return the commands that evaluated the model live (and chose its rule), cross-validated it, gave it
+    an embedding and evaluated taught words."""
     live = metrics.get("live") or {}
     out = [live["command"]] if live.get("command") else []
     if live.get("crossval"):
         out.append(live["crossval"]["command"])
+    for key in ("embedding", "fewshot"):
+        if metrics.get(key):
+            out.append(metrics[key]["command"])
     return out
+
+
+FEWSHOT_TARGETS = {"unlike": {"5": 0.92, "10": 0.94}, "animals": {"10": 0.80}}
+
+
+def taught_section(metrics: dict[str, Any]) -> list[str]:
+    """Return the embedding and the few-shot figures: words taught from k drawings, ranked with the rest."""
+    embedding = metrics["embedding"]
+    lines = [
+        "## Taught words: the embedding and the few-shot evaluation",
+        "",
+        f"`{TFLITE_FILE}` has a second output, `embedding`: {embedding['reads']} "
+        f"({embedding['centred_on']}), "
+        "from the same interpreter call as the probabilities (`python -m trainer.embedding`). A word taught "
+        "from a few drawings is the mean of their embeddings; the server ranks taught words with the trained "
+        "ones (realtime.model.taught).",
+        "",
+    ]
+    fewshot = metrics.get("fewshot")
+    if not fewshot:
+        return [*lines, "No few-shot evaluation yet: `python -m trainer.fewshot_eval` writes it here.", ""]
+    calibration = fewshot["calibration"]
+    lines += [
+        f"`{fewshot['command']}`: for each set of held-out words, a model that never saw them; each word "
+        f"taught from k drawings drawn at random ({fewshot['repetitions']} times), judged on "
+        f"{fewshot['queries_per_word']} other drawings of it each time. n-way: among the taught words alone; "
+        "recall: top guess among all the trained words too; trained top-1: the trained words' own test "
+        "drawings with the taught words among the guesses (the classifier alone in brackets); claimed: a "
+        "taught word sure of a trained word's drawing, of a shape. The ranking (scale "
+        f"{calibration['scale']:g}, offset {calibration['offset']:g}) and the least similarity for sure "
+        f"({calibration['min_similarity']:g}) were chosen on one half of each word's drawings; the figures "
+        "are the other half's.",
+        "",
+        "| held-out words | k | n-way | recall among all | trained top-1 | claimed: trained | "
+        "claimed: shapes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, found in fewshot["sets"].items():
+        for k, f in found["by_shots"].items():
+            target = FEWSHOT_TARGETS.get(name, {}).get(k)
+            aim = f" (target ≥ {target:.0%})" if target else ""
+            lines.append(
+                f"| {name}: {', '.join(found['words'])} | {k} | {_pct(f['n_way'])}{aim} | "
+                f"{_pct(f['recall'])} | "
+                f"{_pct(f['trained_top1'])} ({_pct(f['classifier_top1'])}) | {_pct(f['claimed_trained'])} | "
+                f"{_pct(f['claimed_shapes'])} |"
+            )
+    lines += [
+        "",
+        "Levers, n-way accuracy of other embeddings of the same evaluation networks: the last hidden layer "
+        "(normalised), and a projection of the flattened features trained with a metric-learning loss "
+        "(normalised softmax over one proxy per trained word):",
+        "",
+        "| held-out words | k | shipped: flattened, centred | last hidden layer | metric-learning head |",
+        "|---|---|---|---|---|",
+    ]
+    for name, found in fewshot["sets"].items():
+        levers = found["levers_n_way"]
+        for k, f in found["by_shots"].items():
+            lines.append(
+                f"| {name} | {k} | {_pct(f['n_way'])} | {_pct(levers['hidden'][k])} | "
+                f"{_pct(levers['metric_head'][k])} |"
+            )
+    lines += [
+        "",
+        "Evaluation models: "
+        + "; ".join(f"{n}: {f['evaluation_model']}" for n, f in fewshot["sets"].items())
+        + ".",
+        "",
+    ]
+    return lines
 
 
 def write_model_card(metrics: dict[str, Any], path: Path) -> None:
@@ -470,6 +545,7 @@ def write_model_card(metrics: dict[str, Any], path: Path) -> None:
         *(_calibration_section(metrics) if metrics.get("calibration") else []),
         *(_rejection_section(metrics) if metrics.get("rejection") else []),
         *(live_section(metrics["live"]) if metrics.get("live", {}).get("rule") else []),
+        *(taught_section(metrics) if metrics.get("embedding") else []),
         *_data_section(metrics),
         *_training_section(metrics),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in metrics["versions"].items()) + ".",

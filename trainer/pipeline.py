@@ -519,6 +519,10 @@ def write_outputs(metrics: dict[str, Any], out: Path) -> None:
         "sure_threshold": metrics["rejection"]["threshold"],
         "sure_steady": metrics["rejection"].get("steady", 1),
     }
+    if metrics.get("embedding") and metrics.get(
+        "fewshot"
+    ):  # how taught words are ranked (trainer.fewshot_eval)
+        serving["taught"] = metrics["fewshot"]["calibration"]
     (out / CALIBRATION_FILE).write_text(json.dumps(serving, indent=2) + "\n", encoding="utf-8")
     save_confusion_png(
         np.asarray(metrics["test_with_other"]["confusion"]),

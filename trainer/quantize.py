@@ -33,7 +33,7 @@ from realtime.model.files import (
     METRICS_FILE,
     TFLITE_FILE,
 )
-from realtime.model.litert import LiteRTRunner
+from realtime.model.litert import EMBEDDING, PROBABILITIES, LiteRTRunner
 from trainer.calibrate import sure
 from trainer.card import live_section
 from trainer.check import write_check
@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]  # paths in a model's metrics.json ar
 MIN_AGREEMENT = 0.995  # share of held-out drawings where the quantized model's top-1 is the float model's
 MAX_ACCURACY_DROP = 0.005  # top-1 and top-3 accuracy on the held-out split, as a fraction
 MIN_SURE_AGREEMENT = 0.99  # share of held-out drawings where the quantized model is sure as the float one is
+MIN_EMBEDDING_COSINE = 0.99  # mean cosine similarity of the quantized model's embeddings to the float one's
 METHOD = "dynamic-range (int8 weights, float32 activations, input and output)"
 
 
@@ -89,6 +90,11 @@ def verdict(figures: dict[str, Any]) -> list[str]:
     if figures.get("sure_agreement", 1.0) < MIN_SURE_AGREEMENT:
         problems.append(
             f"sure as the float model on {figures['sure_agreement']:.2%} < {MIN_SURE_AGREEMENT:.0%}"
+        )
+    cosine = figures.get("embedding_cosine", {}).get("mean", 1.0)
+    if cosine < MIN_EMBEDDING_COSINE:
+        problems.append(
+            f"embeddings at a mean cosine of {cosine:.4f} < {MIN_EMBEDDING_COSINE} to the float model's"
         )
     for k in ("top1", "top3"):
         before, after = figures["float"]["all"][k], figures["quantized"]["all"][k]
@@ -143,6 +149,15 @@ def card(metrics: dict[str, Any]) -> str:
             if "sure_agreement" in held
             else []
         ),
+        *(
+            [
+                f"Its embedding (taught words are ranked by it) at a mean cosine similarity of "
+                f"{held['embedding_cosine']['mean']:.4f} to the float model's (least "
+                f"{held['embedding_cosine']['min']}; kept only at ≥ {MIN_EMBEDDING_COSINE}).",
+            ]
+            if "embedding_cosine" in held
+            else []
+        ),
         "",
         "## Speed",
         "",
@@ -176,8 +191,9 @@ def quantize(source: Path, out: Path) -> dict[str, Any]:
     images, labels, sources = dataset.images[test], dataset.labels[test], dataset.sources[test]
     print(f"converting {source / KERAS_FILE} ...", file=sys.stderr, flush=True)
     tflite = convert_dynamic_range(source / KERAS_FILE)
-    float_probs = LiteRTRunner.from_file(source / TFLITE_FILE).predict_all(images)
-    quantized_probs = LiteRTRunner(tflite).predict_all(images)
+    float_outputs = LiteRTRunner.from_file(source / TFLITE_FILE).run_all(images)
+    quantized_outputs = LiteRTRunner(tflite).run_all(images)
+    float_probs, quantized_probs = float_outputs[PROBABILITIES], quantized_outputs[PROBABILITIES]
     calibration, other = None, None
     if (source / CALIBRATION_FILE).is_file():
         try:
@@ -204,6 +220,12 @@ def quantize(source: Path, out: Path) -> dict[str, Any]:
         figures["sure_agreement"] = float(
             np.mean(sure(float_probs, threshold, other) == sure(quantized_probs, threshold, other))
         )
+    if EMBEDDING in float_outputs:  # trainer.embedding: taught words are ranked by it
+        cosines = np.sum(float_outputs[EMBEDDING] * quantized_outputs[EMBEDDING], axis=1)
+        figures["embedding_cosine"] = {
+            "mean": float(np.mean(cosines)),
+            "min": round(float(np.min(cosines)), 4),
+        }
     problems = verdict(figures)
     if problems:
         raise QuantizeError(f"the quantized model does not hold up: {'; '.join(problems)}")
