@@ -337,10 +337,12 @@ def n_way(pools: Sequence[np.ndarray], shots: int, seed: int) -> float:
     return round(float(np.mean(right)), 4)
 
 
-def evaluate(folder: Path, sets: Sequence[str], work: Path, repetitions: int, seed: int) -> dict[str, Any]:
-    """Evaluate each set of held-out words; return the calibration chosen and the figures reported."""
+def evaluate(
+    folder: Path, sets: dict[str, tuple[str, ...]], work: Path, repetitions: int, seed: int
+) -> dict[str, Any]:
+    """Evaluate each named set of held-out words; return the calibration chosen and the figures reported."""
     started = time.perf_counter()
-    trials = {name: trial(folder, HELD_OUT[name], work / folder.name / name) for name in sets}
+    trials = {name: trial(folder, words, work / folder.name / name) for name, words in sets.items()}
     calibration = choose_calibration(list(trials.values()), seed)
     figures: dict[str, Any] = {}
     for name, found in trials.items():
@@ -400,7 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not sets or unknown or args.repetitions < 1:
         parser.error(f"--sets must name some of {', '.join(HELD_OUT)}; --repetitions must be positive")
     try:
-        figures = evaluate(args.folder, sets, args.work, args.repetitions, args.seed)
+        figures = evaluate(
+            args.folder, {s: HELD_OUT[s] for s in sets}, args.work, args.repetitions, args.seed
+        )
         if args.write:
             metrics = read_metrics(args.folder)
             metrics["fewshot"] = figures
