@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import psutil
 
 from bench import capacity, cluster, profile, ramp, report
 from bench.server import ROOT, MeasuredServer, busy_s, steal_s
+from bench.taught import word_database
 from bench.workers import run_workers
 from realtime.config import Config
 
@@ -79,6 +81,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the drawers' least time between two point messages (default: the page's, 33; 0: every frame)",
     )
     parser.add_argument(
+        "--taught",
+        type=int,
+        default=0,
+        help="serve this many taught words (kept in a database of the run's own): every prediction ranks "
+        "them with the model's words (bench.taught; default 0)",
+    )
+    parser.add_argument(
         "--capacity",
         action="store_true",
         help="instead: the most drawers one server process holds at p99 ≤ 50 ms (bench.capacity)",
@@ -98,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.settle = 0.2 if args.quick else SETTLE_S
     if min(args.drawers + args.classic, default=1) < 1 or args.duration <= 0 or args.startups < 1:
         parser.error("drawers, concurrencies, duration and start-ups must be positive")
+    if not 0 <= args.taught <= 1000:
+        parser.error("--taught must be 0 to 1000 (the most TAUGHT_MAX_WORDS allows)")
     if args.duration > 600 or max([*args.drawers, args.target_drawers]) > 1000:
         parser.error("at most 600 s per scenario and 1000 drawers (the server's default MAX_CONNECTIONS)")
     return args
@@ -153,13 +164,23 @@ def probe(server: MeasuredServer) -> dict[str, Any]:
     }
 
 
-def start_server(trials: int) -> tuple[MeasuredServer, dict[str, Any]]:
-    """Start the server `trials` times, timing each start; keep the last one running."""
+def start_server(trials: int, taught: int = 0) -> tuple[MeasuredServer, dict[str, Any]]:
+    """Start the server `trials` times, timing each start; keep the last one running.
+
+    With `taught` words, the server keeps them in a database of this run's own (bench.taught).
+    """
     log = OUT / "server.log"
     log.unlink(missing_ok=True)
+    env = dict(UNLIMITED_HTTP)
+    if taught:
+        folder = OUT / "taught"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        env.update(word_database(taught, folder))
+        env["TAUGHT_MAX_WORDS"] = str(max(taught, 1))
     times = []
     for n in range(trials):
-        server = MeasuredServer(log, env=UNLIMITED_HTTP)
+        server = MeasuredServer(log, env=env)
         times.append(round(server.healthy_s, 3))
         if n + 1 < trials:
             server.stop()
@@ -264,7 +285,8 @@ def capacity_run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     steps = capacity.QUICK_STEPS if args.quick else capacity.STEPS
     resolution = 1 if args.quick else capacity.RESOLUTION
     results: dict[str, Any] = {"command": command, "quick": args.quick, "machine": machine()}
-    server, results["startup"] = start_server(1)
+    server, results["startup"] = start_server(1, args.taught)
+    results["taught_words"] = args.taught
     log = OUT / "workers.log"
     try:
         config = Config.from_env()
@@ -335,7 +357,8 @@ def main(argv: list[str] | None = None) -> None:
         "quick": args.quick,
         "machine": machine(),
     }
-    server, results["startup"] = start_server(args.startups)
+    server, results["startup"] = start_server(args.startups, args.taught)
+    results["taught_words"] = args.taught
     try:
         results["server"] = {
             "command": ["python", *server.command[1:]],

@@ -184,7 +184,10 @@ class Teacher:
             except (ValueError, KeyError, TypeError):
                 log.exception("taught word %r cannot be used", entry.get("word"))
         self.kept = found
-        self.live.set_book(WordBook.of(found.values(), model))
+        book = WordBook.of(found.values(), model)
+        self.live.set_book(book)
+        if names is None:
+            log.info("ranking %d taught words kept by the deployment", len(book))
 
     def switched(self, model: Model) -> None:
         """Embed every taught word again with the model now served (after a hot reload)."""
