@@ -7,6 +7,12 @@ knows stays here: which of its connections sit in which game (realtime.game.seat
 predictions. The server alone decides that a drawing was recognised: when its own prediction of a
 player's drawing of the current round is sure and names the prompt, before the round's end.
 
+A room's taught words (realtime.game.words) are ranked in its players' predictions: each process embeds
+them with its own model and sets them on its players' sessions when it seats them and at every
+`round_ready`, which reads the game on the player's own process. The words change only between rounds
+(`room_words` is refused while one runs), so every round is drawn with the words the game held at its
+start, on every process; the host's process passes a change on to its own players at once.
+
 Time comes from one clock (realtime.game.clock). `tick` applies what is due (a round's end, the next solo
 round, an absent host, an empty or idle room) and sends the board the thumbnails held back by the
 throttle (realtime.game.board): a background task calls it every TICK_S, or a test, after moving its clock.
@@ -17,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from realtime.collect.collector import Collector
@@ -29,8 +35,10 @@ from realtime.game.keeping import Keeper
 from realtime.game.rooms import Deleted, Store, no_such_room
 from realtime.game.rules import Game
 from realtime.game.seats import Attempts, Seat, Ticket
+from realtime.game.words import Entry, RoomBooks, choose, parse_choice
 from realtime.model.live import LivePredictor, Outcome, Session
 from realtime.model.ranking import classes
+from realtime.model.words import EMPTY, TaughtWord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,6 +76,7 @@ class Play:
         self.seats: dict[str, Seat] = {}
         self.attempts = Attempts(ATTEMPT_RATE, ATTEMPT_BURST, ADDRESS_RATE, ADDRESS_BURST, clock.monotonic)
         self.thumbnails = Thumbnails(self.server, clock)
+        self.books = RoomBooks(store.words)  # the taught words of the rooms this process seats players of
         # Without background tasks (tests, no ticker), nothing calls `tick` but the test, and a recognition
         # is recorded before `observe` returns.
         self._ticker = Ticker(self.server, self.tick, TICK_S) if background else None
@@ -164,6 +173,39 @@ class Play:
 
         self._as_host(payload, close)
 
+    def room_words(self, sid: str, payload: dict[str, Any], own: Mapping[str, TaughtWord]) -> None:
+        """Choose a room's round words (the host, between rounds): `{code, token, words: [word, ...]}`.
+
+        Each word is one of the model's, one of this connection's ready taught words (`own`, the Teacher's
+        by casefolded name), or one of the room's taught words already; the taught ones are copied into
+        the room beside the game, and the game's prompts become the words chosen.
+        """
+        code = rules.parse_code(payload.get("code"))
+        names = parse_choice(payload.get("words"))
+        trained = classes(self.live.model)
+        token = payload.get("token")
+
+        def change(game: Game, room: list[Entry]) -> list[Entry]:
+            if not game.is_host(token):
+                raise InputError("bad_token", "no room has that code and host's token")
+            game.words_open()
+            labels, entries = choose(names, trained, own, room)
+            game.choose_words(labels, [entry["word"] for entry in entries])
+            return entries
+
+        try:
+            game = self.store.update_words(code, change, self.clock.now())
+        except InputError as exc:
+            if exc.code == "room_not_found":
+                raise InputError("bad_token", "no room has that code and host's token") from exc
+            raise
+        log.info("room %s draws from %d words (%d taught)", code, len(game.labels), len(game.taught))
+        revision = game.taught_rev if game.taught else None
+        for other, seat in list(self.seats.items()):  # this process's players have them at once
+            if seat.code == code and seat.player is not None:
+                self._rank_words(other, revision)
+        self.broadcast(game)
+
     def round_ready(self, sid: str, payload: dict[str, Any]) -> bool:
         """Begin drawing round `{round}` of this connection's game; True: its drawing is to be cleared.
 
@@ -178,6 +220,7 @@ class Play:
         index = payload.get("round")
         if game is None or game.phase != "drawing" or current is None or index != current.index:
             raise InputError("no_round", "that round is not being drawn")
+        self._rank_words(sid, game.taught_rev if game.taught else None)
         old = seat.ticket
         fresh = old is None or old.round != index
         if fresh and old is not None:
@@ -207,6 +250,8 @@ class Play:
         ticket = seat.ticket if seat is not None else None
         if seat is None or ticket is None or ticket.claimed:
             return  # not drawing a round; or recognised, and the board keeps the drawing that was
+        if seat.book is not None and seat.book_for[1] != outcome.model:
+            return  # ranked with words another model embedded (a hot reload): `tick` embeds them again
         now = self.clock.now()
         recognised = ticket.recognised_by(seq, outcome, now)
         if seat.mode == "room":
@@ -235,10 +280,13 @@ class Play:
             except Exception:  # one bad game (unreadable, say) must not stop the others' clocks
                 log.exception("the game clock failed on game %s: it is no longer timed", code)
                 self.store.drop_due(code)
+        version = self.live.model.version
         for sid, seat in list(self.seats.items()):
             if seat.ticket is not None and now > seat.ticket.ends_at:
                 self.keeper.keep(sid, seat.ticket, None)  # time is up: the drawing as it stands
             self.thumbnails.send_held(seat)
+            if seat.book is not None and seat.book_for[1] != version:  # the model was switched
+                self._rank_words(sid, seat.book_for[0])
 
     # --- internals ------------------------------------------------------------------------------------
 
@@ -293,6 +341,7 @@ class Play:
                 if seat.ticket is not None:
                     seat.ticket.claimed = seat.ticket.kept = True  # its drawing is the new connection's now
                 del self.seats[other]
+        self._rank_words(sid, game.taught_rev if game.taught else None)
         name = game.players[player_id].name
         joined = {"code": game.code, "player": player_id, "mode": game.mode, "name": name}
         if token is not None:
@@ -353,6 +402,11 @@ class Play:
             return
         self.server.leave_room(sid, game_room(seat.code))
         self.server.leave_room(sid, board_room(seat.code))
+        session = self.live.get(sid)
+        if seat.book is not None and session is not None and session.book is seat.book:
+            self.live.set_session_book(session, EMPTY)  # the room's words stay in the room
+        if all(other.code != seat.code for other in self.seats.values()):
+            self.books.forget(seat.code)
 
         def leave(game: Game, now: float) -> bool:
             if abandon and game.mode == "solo":
@@ -368,6 +422,27 @@ class Play:
             return
         if found:
             self.broadcast(game)
+
+    def _rank_words(self, sid: str, revision: int | None) -> None:
+        """Rank its room's taught words (at `revision`; None: none) in a seated player's predictions."""
+        seat, session = self.seats.get(sid), self.live.get(sid)
+        if seat is None or session is None or seat.player is None:
+            return
+        if revision is None:
+            if seat.book is not None:
+                seat.book, seat.book_for = None, (0, "")
+                self.live.set_session_book(session, EMPTY)
+            return
+        model = self.live.model
+        if seat.book is not None and seat.book_for[0] >= revision and seat.book_for[1] == model.version:
+            return  # the words it ranks already
+        try:
+            found, book = self.books.get(seat.code, revision, model)
+        except Exception:  # the store is unreachable: the words it has stand, tried again at the next chance
+            log.exception("could not read the taught words of game %s", seat.code)
+            return
+        seat.book, seat.book_for = book, (found, model.version)
+        self.live.set_session_book(session, book)
 
     def _emit_to(self, sid: str, event: str, data: dict[str, Any]) -> None:
         """Answer one of this process's connections directly (not through the message queue)."""

@@ -105,7 +105,7 @@ class Game:
     code: str
     mode: str  # "solo" or "room"
     host: str  # hash of the host's secret
-    labels: list[str]  # the prompts this game draws from: the model's classes when it was created
+    labels: list[str]  # the prompts this game draws from: the model's classes, or the words its host chose
     rounds: int
     seconds: float
     created_at: float
@@ -121,6 +121,10 @@ class Game:
     next_at: float | None = None  # solo: when the next round starts
     board: str = ""  # hash of the board's secret: it watches, but cannot start, skip or close
     revision: int = 0  # grows with every change the store saves
+    # The prompts among `labels` that are the room's taught words: their examples are kept beside the game
+    # in the store (realtime.game.words), not in this document, which is rewritten on every change.
+    taught: list[str] = field(default_factory=list)
+    taught_rev: int = 0  # grows whenever the host chooses the words: each process then embeds them again
 
     @classmethod
     def new(cls, mode: str, token: str, labels: list[str], rounds: int, seconds: float, now: float) -> Game:
@@ -199,6 +203,8 @@ class Game:
                 {"index": r.index, "prompt": r.prompt, "recognised": dict(r.recognised)} for r in self.history
             ],
             "revision": self.revision,
+            "words": list(self.labels),
+            "taught": list(self.taught),
         }
 
     # --- changes -------------------------------------------------------------------------------------
@@ -245,6 +251,25 @@ class Game:
         if found and self.connected() == 0:
             self.empty_at = now
         return found
+
+    def words_open(self) -> None:
+        """Refuse choosing the words now: in a solo game, while a round is drawn, once the game is over."""
+        if self.mode != "room":
+            raise InputError("not_a_room", "only a room's host chooses its words")
+        if self.phase == "over":
+            raise InputError("room_over", "this game is over")
+        if self.phase == "drawing":
+            raise InputError("round_running", "a round is running: choose the words between rounds")
+
+    def choose_words(self, labels: list[str], taught: list[str]) -> None:
+        """Make `labels` the room's prompts (`taught`: those of them that are taught words), deck anew.
+
+        Refused in a solo game, while a round is being drawn (its players' predictions rank the taught
+        words the round started with) and once the game is over.
+        """
+        self.words_open()
+        self.labels, self.taught, self.deck = list(labels), list(taught), []
+        self.taught_rev += 1
 
     def start_round(self, now: float) -> Round:
         """Start the next round with the deck's next prompt (refused while one runs or when it is over)."""

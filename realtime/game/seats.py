@@ -1,5 +1,5 @@
-"""What this process alone knows of its connections in games: where each sits, the round it draws, and
-how many attempts it has left to name or create a game.
+"""What this process alone knows of its connections in games: where each sits, the round it draws, the
+room's taught words its predictions rank, and how many attempts it has left to name or create a game.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from realtime.core.drawing import Snapshot
 from realtime.core.errors import InputError
 from realtime.infra.ratelimit import AddressLimiter, Monotonic, TokenBucket, rate_key
 from realtime.model.live import Outcome
+from realtime.model.words import WordBook
 
 
 @dataclass
@@ -50,6 +51,10 @@ class Seat:
     thumb_at: float = 0.0  # monotonic time of the last thumbnail sent
     thumb_outcome: Outcome | None = None  # the prediction it showed
     thumb_due: tuple[Outcome, Snapshot] | None = None  # held back by the throttle
+    # The room's taught words set on this player's session (None: none), and the (words revision, model
+    # version) they were embedded for: another model's prototypes mean nothing to this one's embeddings.
+    book: WordBook | None = None
+    book_for: tuple[int, str] = (0, "")
 
 
 class Attempts:

@@ -56,6 +56,7 @@ GAME_EVENTS = frozenset(
         "round_start",
         "round_skip",
         "room_close",
+        "room_words",
     }
 )
 # Teaching words (realtime.model.teacher).
@@ -212,6 +213,11 @@ class LiveEvents(socketio.Namespace):
     def on_room_close(self, sid: str, *args: Any) -> None:
         """End the game for everyone (the host): `{code, token}`."""
         self._play(sid, args, self.play.room_close)
+
+    def on_room_words(self, sid: str, *args: Any) -> None:
+        """Choose the room's round words (the host): `{code, token, words}`, taught on this connection."""
+        own = self.teacher.own.get(sid, {})
+        self._play(sid, args, lambda sid, payload: self.play.room_words(sid, payload, own))
 
     def on_teach_example(self, sid: str, *args: Any) -> None:
         """Teach a word the drawing on the canvas as one more example: `{word}`; answered by `taught`."""
