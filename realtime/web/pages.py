@@ -1,5 +1,5 @@
 """The pages: drawing (`/`), its results (`POST /predict`) and "Was it a camel?" (`POST /keep`), the game
-(`/play`) and a room's pages for players, host and board."""
+(`/play`), a room's pages for players, host and board, and teaching a word (`/teach`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from realtime.core.errors import InputError
 from realtime.core.protocol import http_status
 from realtime.game import rules as game
 from realtime.model.ranking import TOP_K, classes, guesses
+from realtime.model.words import MAX_WORD, MIN_EXAMPLES
 from realtime.web.http import costly, error_page, refuse_over_rate
 from realtime.web.state import app_state
 
@@ -39,6 +40,15 @@ def play_page() -> str:
         model=model.version,
         rounds=game.SOLO_ROUNDS,
         seconds=state.config.ROUND_SECONDS,
+    )
+
+
+@bp.get("/teach")
+def teach_page() -> str:
+    """Show the teaching page: a word, a few drawings of it, then live guesses that include it."""
+    model = app_state().model
+    return render_template(
+        "teach.html", labels=classes(model), model=model.version, max_word=MAX_WORD, needed=MIN_EXAMPLES
     )
 
 
