@@ -49,9 +49,12 @@ def test_labels_match_the_output_size(name: str) -> None:
     interpreter = Interpreter(model_path=str(folder / "model.tflite"))
     interpreter.allocate_tensors()
     (source,) = interpreter.get_input_details()
-    (target,) = interpreter.get_output_details()
     assert list(source["shape_signature"]) == [-1, 28, 28, 1] and source["dtype"] == np.float32
-    assert list(target["shape"]) == [1, len(labels)]
+    # The probabilities and the embedding (trainer.embedding), found by their names in the signature.
+    outputs = interpreter.get_signature_runner().get_output_details()
+    assert set(outputs) == {"probabilities", "embedding"}
+    assert list(outputs["probabilities"]["shape"]) == [1, len(labels)]
+    assert LiteRTRunner.from_file(folder / "model.tflite").outputs == len(labels)
     assert labels == read_json(folder / "metrics.json")["classes"]
     assert len(set(labels)) == len(labels)
     assert (folder / "model.tflite").stat().st_size <= 2 * 1024 * 1024
@@ -218,8 +221,10 @@ def test_keras_source_loads_safely_and_agrees_with_tflite(name: str) -> None:
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
     images = np.random.default_rng(0).random((16, 28, 28), dtype=np.float32) ** 4  # sparse bright strokes
     expected = model.predict(images[..., None], verbose=0)
-    got = LiteRTRunner.from_file(folder / "model.tflite").predict_all(images)
-    assert np.max(np.abs(got - expected)) <= 1e-4
+    got = LiteRTRunner.from_file(folder / "model.tflite").run_all(images)
+    assert set(expected) == set(got) == {"probabilities", "embedding"}
+    for output, values in expected.items():
+        assert np.max(np.abs(got[output] - values)) <= 1e-4
 
 
 def test_quantizing_refuses_a_model_that_answers_differently() -> None:
