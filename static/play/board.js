@@ -10,6 +10,7 @@ import { connect, showNotice } from "../live.js";
 import { Countdown } from "./round.js";
 import { drawStrokes, element, seconds } from "./draw.js";
 import { drawQr } from "./qr.js";
+import { RoomWords } from "./words.js";
 
 const $ = (selector) => document.querySelector(selector);
 const board = $("#board");
@@ -32,6 +33,8 @@ $("#join-link").textContent = link;
 drawQr($("#qr"), link);
 
 const socket = connect();
+// The host page's words panel: the round words, and a word taught to the room.
+const words = isHost && token ? new RoomWords(socket, { code, token }) : null;
 
 function ordinal(n) {
   return ORDINALS[n - 1] || `${n}th`;
@@ -145,6 +148,7 @@ socket.on("game", (state) => {
   const newRound = state.round && (!game?.round || game.round.index !== state.round.index);
   game = state;
   revision = state.revision;
+  words?.update(state);
   if (newRound) {
     for (const entry of cards.values()) {
       entry.strokes = [];
@@ -165,7 +169,8 @@ socket.on("thumb", ({ player, round, strokes, guess, sure }) => {
   entry.guess.classList.toggle("unsure", !sure);
 });
 
-socket.on("error", ({ code: error, message }) => {
+socket.on("error", ({ code: error, message, seq }) => {
+  if (words?.onError(error, message, seq)) return;
   if (error !== "rate_limited") showNotice(message || error);
 });
 
