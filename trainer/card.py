@@ -496,6 +496,24 @@ def taught_section(metrics: dict[str, Any]) -> list[str]:
                 f"| {name} | {k} | {_pct(f['n_way'])} | {_pct(levers['hidden'][k])} | "
                 f"{_pct(levers['metric_head'][k])} |"
             )
+    rankings = [(n, f["ranking_levers"]) for n, f in fewshot["sets"].items() if f.get("ranking_levers")]
+    if rankings:
+        lines += [
+            "",
+            "Levers of the ranking, with 10 examples (report halves): the model's log-probabilities and "
+            "scale × similarity + offset per taught word (offset: the shipped way), the same with the "
+            'log-probabilities halved (temperature), or taught words sharing the "something else" '
+            "probability (share):",
+            "",
+            "| held-out words | ranking | scale | offset | recall among all | trained top-1 |",
+            "|---|---|---|---|---|---|",
+            *[
+                f"| {name} | {r['ranking']} | {r['scale']:g} | {r['offset']:g} | {_pct(r['recall'])} | "
+                f"{_pct(r['trained_top1'])} |"
+                for name, rows in rankings
+                for r in rows
+            ],
+        ]
     lines += [
         "",
         "Evaluation models: "
