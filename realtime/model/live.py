@@ -115,13 +115,19 @@ def predict_snapshots(
         else:
             probabilities = model.predict(batch)
         pause()
-        for j, (i, row) in enumerate(zip(chunk, probabilities, strict=True)):
-            book = books[i]
-            if embedded is not None and book.names:
-                found = taught_guesses(model, row, embedded[j], book, TOP_K)
+        # Drawings ranked with the same taught words (usually the deployment's) are ranked together.
+        together: dict[tuple[int, ...], list[int]] = {}
+        for j, i in enumerate(chunk):
+            if embedded is not None and books[i].names:
+                together.setdefault(books[i].key, []).append(j)
             else:
-                found = guesses(model, row, TOP_K)
-            outcomes[i] = Outcome(*found, bitmaps[i], model.version, book.key)
+                outcomes[i] = Outcome(*guesses(model, probabilities[j], TOP_K), bitmaps[i], model.version)
+        for rows in together.values():
+            book = books[chunk[rows[0]]]
+            found = taught_guesses(model, probabilities[rows], embedded[rows], book, TOP_K)
+            for j, (top, sure) in zip(rows, found, strict=True):
+                i = chunk[j]
+                outcomes[i] = Outcome(top, sure, bitmaps[i], model.version, book.key)
     return outcomes
 
 

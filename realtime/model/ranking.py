@@ -55,7 +55,10 @@ def ranked(
     labels: list[str], probabilities: np.ndarray, k: int | None = None, skip: int | None = None
 ) -> list[dict[str, Any]]:
     """Return `[{label, p}, ...]` from most to least likely (the first `k` only, if given), less `skip`."""
-    order = [int(i) for i in np.argsort(-probabilities, kind="stable") if i != skip][:k]
+    order = np.argsort(-probabilities, kind="stable")
+    if k is not None:
+        order = order[: k + 1]  # enough once `skip` is left out
+    order = [int(i) for i in order if i != skip][:k]
     return [{"label": labels[i], "p": round(float(probabilities[i]), 4)} for i in order]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-EPSILON = 1e-30  # probabilities are clipped to it before their log is taken
+EPSILON = np.float32(1e-30)  # probabilities are clipped to it before their log is taken (float32 holds it)
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,13 @@ def scores(
     probs: np.ndarray, embedded: np.ndarray, prototypes: np.ndarray, calibration: TaughtCalibration
 ) -> np.ndarray:
     """Return probabilities over the model's outputs then the taught words, for (B, C) and (B, D) rows."""
-    logits = np.log(np.clip(np.asarray(probs, np.float64), EPSILON, 1.0))
+    logits = np.log(np.clip(np.asarray(probs, np.float32), EPSILON, 1.0))
     if len(prototypes):
-        similarity = np.asarray(embedded, np.float64) @ np.asarray(prototypes, np.float64).T
+        similarity = similarities(embedded, prototypes)
         logits = np.concatenate([logits, calibration.scale * similarity + calibration.offset], axis=1)
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
-    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def similarities(embedded: np.ndarray, prototypes: np.ndarray) -> np.ndarray:

@@ -139,21 +139,25 @@ EMPTY = WordBook()
 
 def taught_guesses(
     model: Model, probabilities: np.ndarray, embedded: np.ndarray, book: WordBook, k: int | None = None
-) -> tuple[list[dict[str, Any]], bool]:
-    """Return what a person is told when taught words are ranked with the model's: the guesses, and sure.
+) -> list[tuple[list[dict[str, Any]], bool]]:
+    """Return what a person is told for each drawing of a batch when taught words are ranked with the
+    model's: the guesses, and whether it is sure.
 
     A taught word on top is sure only when the drawing is also close enough to it (`min_similarity`).
     """
     calibration = model.taught
     assert calibration is not None and len(book)
-    combined = scores(probabilities[None], embedded[None], book.prototypes, calibration)[0]
+    combined = scores(probabilities, embedded, book.prototypes, calibration)
     labels = [*model.labels, *book.names]
-    top = confident_of(combined, model.sure_threshold, model.other)
     n = len(model.labels)
-    if (
-        top is not None
-        and top >= n
-        and float(embedded @ book.prototypes[top - n]) < calibration.min_similarity
-    ):
-        top = None
-    return ranked(labels, combined, k, model.other), top is not None
+    out = []
+    for row, point in zip(combined, embedded, strict=True):
+        top = confident_of(row, model.sure_threshold, model.other)
+        if (
+            top is not None
+            and top >= n
+            and float(point @ book.prototypes[top - n]) < calibration.min_similarity
+        ):
+            top = None
+        out.append((ranked(labels, row, k, model.other), top is not None))
+    return out
