@@ -115,6 +115,10 @@ class Teacher:
         self._own_changed(sid, session)
         return self.listing(sid)
 
+    def words_of(self, sid: str) -> dict[str, TaughtWord]:
+        """Return the connection's own words, by casefolded name (a room's host chooses among them)."""
+        return self.own.get(sid, {})
+
     def listing(self, sid: str) -> dict[str, Any]:
         """Return the `words` event: the connection's own words, the deployment's, and the rules."""
         return {

@@ -216,7 +216,7 @@ class LiveEvents(socketio.Namespace):
 
     def on_room_words(self, sid: str, *args: Any) -> None:
         """Choose the room's round words (the host): `{code, token, words}`, taught on this connection."""
-        own = self.teacher.own.get(sid, {})
+        own = self.teacher.words_of(sid)
         self._play(sid, args, lambda sid, payload: self.play.room_words(sid, payload, own))
 
     def on_teach_example(self, sid: str, *args: Any) -> None:
