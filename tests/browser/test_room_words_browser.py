@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import Page
 
 from harness.processes import ServerProcess
-from tests.browser.test_teach_browser import CAUGHT_UP_JS, MODEL, NEEDED, zigzag
 from tests.support.browser import FAST, MARGIN, Placement, open_page, replay
+from tests.support.teaching import CAUGHT_UP_JS, MODEL, NEEDED, zigzag
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "room-words"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,12 @@ from playwright.sync_api import Browser, Page
 
 from harness.processes import ServerProcess
 from tests.support.browser import DRAWINGS, FAST, Placement, load_drawing, open_page, replay
+from tests.support.teaching import CAUGHT_UP_JS, MODEL, NEEDED, zigzag
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "animals6-q8"  # the default model
 OUTPUT = ROOT / "test-output" / "teach"
-NEEDED = 5  # examples before a word is recognised (realtime.model.words.MIN_EXAMPLES)
 TOKEN = "teach-browser-admin-token-0123"
 
-CAUGHT_UP_JS = """() => {
-  const app = document.querySelector('#app');
-  return app.dataset.shownSeq === app.dataset.sentSeq;
-}"""
 INK_COUNT_JS = """() => {
   const c = document.querySelector('#canvas');
   const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -61,17 +55,6 @@ def teach_page(browser: Browser, server: ServerProcess) -> Iterator[Page]:
 
 
 # --- drawings -----------------------------------------------------------------------------------------
-
-
-def zigzag(height: float = 150.0, step: float = 10.0) -> list[list[list[float]]]:
-    """A zigzag, eight lines down and up in one stroke, at a steady hand's pace: [[x...], [y...], [t...]]."""
-    corners = [(60.0 * k, 0.0 if k % 2 == 0 else height) for k in range(9)]
-    xs, ys = [corners[0][0]], [corners[0][1]]
-    for (x0, y0), (x1, y1) in pairwise(corners):
-        n = int(max(abs(x1 - x0), abs(y1 - y0)) / step)
-        xs += [x0 + (x1 - x0) * k / n for k in range(1, n + 1)]
-        ys += [y0 + (y1 - y0) * k / n for k in range(1, n + 1)]
-    return [[xs, ys, [16.0 * k for k in range(len(xs))]]]
 
 
 def draw(page: Page, strokes: list, speed: float = FAST) -> None:
